@@ -1,0 +1,4 @@
+from converge.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""One exception hierarchy for converge; each kind knows its exit code.
+
+Library code raises these and never calls ``sys.exit``. The CLI and the Invoke tasks turn them into
+a one-line message and an exit code in one place, :func:`exit_code_of` / :func:`guard`, so a user
+never sees a traceback for bad input or a broken environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a critical scenario (or a gate) failed: the change is not ready
+EXIT_ERROR = 2  # infrastructure or input error: converge could not judge the change
+
+
+class ConvergeError(Exception):
+    """Anything that stops converge from judging a change. Exit code 2 unless a subclass says."""
+
+    exit_code: int = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ConvergeError):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one scenario file, located as precisely as the YAML allows."""
+
+    file: str  # as the user should see it (relative to the scenarios directory's parent or cwd)
+    line: int  # 1-based; 0 when the file could not be read at all
+    pointer: str  # JSONPath-like location inside the document, "$" for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        location = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{location}: {self.pointer}: {self.message}"
+
+
+class ScenarioError(ConvergeError):
+    """One or more scenario files are invalid. Carries every problem found, in every file."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        super().__init__(
+            f"{count} problem{'s' if count != 1 else ''} in the scenarios:\n"
+            + "\n".join(str(p) for p in self.problems)
+        )
+
+
+class NoScenariosError(ConvergeError):
+    """The scenarios directory is missing, or holds no scenario (after filtering)."""
+
+
+class ApiUnreachableError(ConvergeError):
+    """The pre-flight request got no HTTP answer at all from the API under test."""
+
+
+class TwinsError(ConvergeError):
+    """The digital twins could not be started, inspected or stopped."""
+
+
+class HoldoutsError(ConvergeError):
+    """The holdout scenarios could not be pulled and no previous checkout exists."""
+
+
+class ReportError(ConvergeError):
+    """A saved report could not be read or rendered."""
+
+
+class GateFailedError(ConvergeError):
+    """A quality gate (lint, types, tests, frontend) failed: the change is not ready."""
+
+    exit_code = EXIT_FAILED
+
+
+def exit_code_of(error: BaseException) -> int:
+    """The exit code for an exception that reached the top: the one mapping in the project."""
+    if isinstance(error, ConvergeError):
+        return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    return EXIT_ERROR
+
+
+@contextmanager
+def guard(stderr: TextIO | None = None) -> Iterator[None]:
+    """Turn a :class:`ConvergeError` into its message on stderr and ``SystemExit(code)``.
+
+    Used by the CLI and by every Invoke task, so both speak the same way. Unexpected exceptions
+    are not hidden: they are bugs in converge and keep their traceback.
+    """
+    try:
+        yield
+    except ConvergeError as error:
+        print(f"converge: error: {error}", file=stderr or sys.stderr)
+        raise SystemExit(error.exit_code) from None
+    except KeyboardInterrupt:
+        print("converge: interrupted", file=stderr or sys.stderr)
+        raise SystemExit(130) from None

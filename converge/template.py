@@ -1,0 +1,130 @@
+"""``{{ name }}`` substitution that keeps JSON types.
+
+A string that is exactly one template becomes the variable's value with its type (``"{{count}}"``
+renders the integer 3); a template inside a longer string is replaced by the value's text (strings
+as they are, anything else as its JSON text, so ``True`` reads ``true``). Templates are compiled
+once, when a scenario is loaded, into small render functions; values without templates render to
+themselves at no cost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_TEMPLATE = re.compile(r"\{\{\s*(" + NAME + r")\s*\}\}")
+_WHOLE = re.compile(r"\A\{\{\s*(" + NAME + r")\s*\}\}\Z")
+_ANY_BRACES = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+Variables = Mapping[str, Any]
+
+
+class TemplateSyntaxError(ValueError):
+    """A ``{{ ... }}`` whose inside is not a variable name (a typo would otherwise pass silently)."""
+
+
+class UndefinedVariable(KeyError):
+    """Rendering met a variable that has no value (normally caught by validation first)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"variable {self.name!r} has no value"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A compiled value: ``render(variables)`` gives the plain JSON value to send or compare."""
+
+    source: Any
+    variables: frozenset[str]
+    _render: Callable[[Variables], Any]
+
+    @property
+    def is_static(self) -> bool:
+        return not self.variables
+
+    def render(self, variables: Variables) -> Any:
+        return self._render(variables)
+
+
+def compile_value(value: Any) -> Template:
+    """Compile any YAML value (strings, lists and mappings recursively; keys stay literal)."""
+    render, names = _compile(value)
+    return Template(source=value, variables=frozenset(names), _render=render)
+
+
+def find_variables(value: Any) -> set[str]:
+    """The names a value refers to, without compiling it (raises on a malformed template)."""
+    return set(compile_value(value).variables)
+
+
+def text_of(value: Any) -> str:
+    """How a value reads inside a longer string: strings as they are, the rest as JSON text."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _constant(value: Any) -> Callable[[Variables], Any]:
+    return lambda _variables: value
+
+
+def _lookup(variables: Variables, name: str) -> Any:
+    try:
+        return variables[name]
+    except KeyError:
+        raise UndefinedVariable(name) from None
+
+
+def _compile(value: Any) -> tuple[Callable[[Variables], Any], set[str]]:
+    if isinstance(value, str):
+        return _compile_string(value)
+    if isinstance(value, list):
+        compiled = [_compile(item) for item in value]
+        names = set().union(*(n for _, n in compiled)) if compiled else set()
+        if not names:
+            return _constant(value), set()
+        renders = [r for r, _ in compiled]
+        return (lambda variables: [r(variables) for r in renders]), names
+    if isinstance(value, dict):
+        items = [(key, _compile(item)) for key, item in value.items()]
+        names = set().union(*(n for _, (_, n) in items)) if items else set()
+        if not names:
+            return _constant(value), set()
+        pairs = [(key, r) for key, (r, _) in items]
+        return (lambda variables: {key: r(variables) for key, r in pairs}), names
+    return _constant(value), set()
+
+
+def _compile_string(text: str) -> tuple[Callable[[Variables], Any], set[str]]:
+    if "{{" not in text:
+        return _constant(text), set()
+    for inside in _ANY_BRACES.findall(text):
+        if not re.fullmatch(r"\s*" + NAME + r"\s*", inside):
+            raise TemplateSyntaxError(
+                f"'{{{{{inside}}}}}' is not a template: write {{{{ name }}}} with a variable name"
+            )
+    whole = _WHOLE.match(text)
+    if whole:
+        name = whole.group(1)
+        return (lambda variables: _lookup(variables, name)), {name}
+    # Split once into literal text and names; rendering is a join.
+    pieces = _TEMPLATE.split(text)  # [literal, name, literal, name, ..., literal]
+    literals = pieces[0::2]
+    names = pieces[1::2]
+
+    def render(variables: Variables) -> str:
+        out = [literals[0]]
+        for name, literal in zip(names, literals[1:], strict=True):
+            out.append(text_of(_lookup(variables, name)))
+            out.append(literal)
+        return "".join(out)
+
+    return render, set(names)
