@@ -1,0 +1,292 @@
+"""Evaluate a step's declared checks against the response it got.
+
+Each :class:`~converge.model.CheckSpec` is worth one point and becomes one
+:class:`~converge.model.CheckResult`. A check never raises: a missing field, a body that is not
+JSON or a pattern that does not compile fails that one check with a message in the user's terms,
+so a scenario still earns partial credit for everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from converge.model import CheckResult, CheckSpec
+from converge.paths import PathMissing
+from converge.template import UndefinedVariable, text_of
+
+ACTUAL_LIMIT = 200  # characters of an actual value kept in messages and reports
+
+_NOT_JSON: Any = object()
+
+
+class Response:
+    """What the checks look at: status code, raw text, and the JSON body parsed on first use.
+
+    Parsing is lazy because most steps of a status-only scenario never need it.
+    """
+
+    __slots__ = ("_json", "status_code", "text")
+
+    def __init__(self, status_code: int, text: str) -> None:
+        self.status_code = status_code
+        self.text = text
+        self._json: Any = _UNPARSED
+
+    @property
+    def json(self) -> Any:
+        """The parsed body, or the private ``_NOT_JSON`` marker when the body is not JSON."""
+        if self._json is _UNPARSED:
+            try:
+                self._json = json.loads(self.text) if self.text.strip() else _NOT_JSON
+            except ValueError:
+                self._json = _NOT_JSON
+        return self._json
+
+    @property
+    def is_json(self) -> bool:
+        return self.json is not _NOT_JSON
+
+
+_UNPARSED: Any = object()
+
+
+def evaluate(
+    checks: Sequence[CheckSpec], response: Response, variables: Mapping[str, Any]
+) -> tuple[tuple[CheckResult, ...], dict[str, Any]]:
+    """All checks of one step, in order, and the values the step's captures took (with types)."""
+    results: list[CheckResult] = []
+    captured: dict[str, Any] = {}
+    for spec in checks:
+        if spec.kind == "capture":
+            result, value = _capture(spec, response)
+            if result.passed:
+                captured[spec.target] = value
+        else:
+            result = evaluate_one(spec, response, variables)
+        results.append(result)
+    return tuple(results), captured
+
+
+def evaluate_one(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -> CheckResult:
+    """One check; never raises for anything the response or the scenario's values can hold."""
+    try:
+        if spec.kind == "status":
+            return _status(spec, response)
+        if spec.kind == "body_contains":
+            return _contains(spec, response, variables)
+        if spec.kind == "body_matches":
+            return _matches(spec, response, variables)
+        if spec.kind == "body_equals":
+            return _equals(spec, response, variables)
+        return _capture(spec, response)[0]
+    except UndefinedVariable as missing:
+        return _fail(spec, None, None, f"not checked: {missing}")
+
+
+def fail_all(checks: Sequence[CheckSpec], reason: str) -> tuple[CheckResult, ...]:
+    """Every check of a step that got no response (transport failure, or not sent)."""
+    return tuple(
+        CheckResult(
+            kind=spec.kind,
+            target=spec.target,
+            expected=_expected_for_report(spec),
+            actual=None,
+            passed=False,
+            message=reason,
+        )
+        for spec in checks
+    )
+
+
+# --- the kinds ---------------------------------------------------------------------------
+
+
+def _status(spec: CheckSpec, response: Response) -> CheckResult:
+    code = response.status_code
+    expected = _expected_for_report(spec)
+    if spec.statuses:
+        if code in spec.statuses:
+            return _pass(spec, expected, code)
+        wanted = (
+            str(spec.statuses[0])
+            if len(spec.statuses) == 1
+            else "one of " + ", ".join(str(s) for s in spec.statuses)
+        )
+        message = f"expected status {wanted}, got {code}"
+    else:
+        if 200 <= code < 300:
+            return _pass(spec, expected, code)
+        message = f"expected a 2xx status, got {code}"
+    if response.text:
+        message += f" (body: {shorten(response.text)})"
+    return _fail(spec, expected, code, message)
+
+
+def _contains(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -> CheckResult:
+    needle = text_of(_render_expected(spec, variables))
+    if needle in response.text:
+        return _pass(spec, needle, needle)
+    body = shorten(response.text) if response.text else "empty"
+    message = f"body does not contain {needle!r}; body: {body}"
+    return _fail(spec, needle, shorten(response.text), message)
+
+
+def _matches(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -> CheckResult:
+    pattern = text_of(_render_expected(spec, variables))
+    found, value, problem = _field(spec, response)
+    if problem is not None:
+        return _fail(spec, pattern, None, problem)
+    try:
+        compiled = _compile(pattern)
+    except re.error as error:
+        message = f"pattern {pattern!r} is not valid: {error}"
+        return _fail(spec, pattern, _short_value(value), message)
+    subject = text_of(value)
+    if found and compiled.search(subject) is not None:
+        return _pass(spec, pattern, _short_value(value))
+    return _fail(
+        spec,
+        pattern,
+        _short_value(value),
+        f"{spec.target} = {shorten(subject)} does not match /{pattern}/",
+    )
+
+
+def _equals(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -> CheckResult:
+    expected = _render_expected(spec, variables)
+    _found, value, problem = _field(spec, response)
+    if problem is not None:
+        return _fail(spec, expected, None, problem)
+    if json_equal(expected, value):
+        return _pass(spec, expected, _short_value(value))
+    return _fail(
+        spec,
+        expected,
+        _short_value(value),
+        f"{spec.target}: expected {_show(expected)}, got {_show(value)}",
+    )
+
+
+def _capture(spec: CheckSpec, response: Response) -> tuple[CheckResult, Any]:
+    where = _capture_source(spec)
+    _found, value, problem = _field(spec, response)
+    if problem is not None:
+        return _fail(spec, where, None, f"cannot capture {spec.target}: {problem}"), None
+    return _pass(spec, where, _short_value(value)), value
+
+
+# --- equality ----------------------------------------------------------------------------
+
+
+def json_equal(expected: Any, actual: Any) -> bool:
+    """Exact JSON equality, plus one convenience: ``"42"`` equals 42 and ``"true"`` equals true.
+
+    Python's own ``==`` is not JSON equality: ``True == 1`` and ``1 == 1.0``; JSON booleans are
+    never numbers, while 1 and 1.0 are the same JSON number.
+    """
+    if isinstance(expected, str) and _is_scalar_number_or_bool(actual):
+        return expected == text_of(actual)
+    return _strict_equal(expected, actual)
+
+
+def _is_scalar_number_or_bool(value: Any) -> bool:
+    return isinstance(value, bool | int | float)
+
+
+def _strict_equal(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left == right
+    if isinstance(left, str) or isinstance(right, str):
+        return isinstance(left, str) and isinstance(right, str) and left == right
+    if left is None or right is None:
+        return left is None and right is None
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(
+            _strict_equal(a, b) for a, b in zip(left, right, strict=True)
+        )
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_strict_equal(left[k], right[k]) for k in left)
+    return False
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _compile(pattern: str) -> re.Pattern[str]:
+    # Static patterns hit this cache from the second request on; templated ones are cached per
+    # rendered text, so a scenario repeated with --runs pays the compile once per distinct value.
+    return re.compile(pattern)
+
+
+def _field(spec: CheckSpec, response: Response) -> tuple[bool, Any, str | None]:
+    """(found, value, problem): problem is a message when the field cannot be read."""
+    if spec.path is None:
+        return False, None, f"check {spec.kind} has no field path"
+    document = response.json
+    if document is _NOT_JSON:
+        body = shorten(response.text) if response.text else "an empty body"
+        return False, None, f"response is not JSON (status {response.status_code}): {body}"
+    try:
+        return True, spec.path.resolve(document), None
+    except PathMissing as missing:
+        return False, None, f"field {spec.path.text!r} not found: {missing}"
+
+
+def _render_expected(spec: CheckSpec, variables: Mapping[str, Any]) -> Any:
+    return spec.expected.render(variables) if spec.expected is not None else None
+
+
+def _expected_for_report(spec: CheckSpec) -> Any:
+    """The expected value without rendering (used when nothing came back to compare with)."""
+    if spec.kind == "status":
+        if not spec.statuses:
+            return "2xx"
+        return spec.statuses[0] if len(spec.statuses) == 1 else list(spec.statuses)
+    if spec.kind == "capture":
+        return _capture_source(spec)
+    return spec.expected.source if spec.expected is not None else None
+
+
+def _capture_source(spec: CheckSpec) -> str:
+    text = spec.path.text if spec.path is not None else ""
+    return text if text.startswith("response") else f"response.{text}" if text else "response"
+
+
+def _pass(spec: CheckSpec, expected: Any, actual: Any) -> CheckResult:
+    return CheckResult(spec.kind, spec.target, expected, actual, True, "")
+
+
+def _fail(spec: CheckSpec, expected: Any, actual: Any, message: str) -> CheckResult:
+    return CheckResult(spec.kind, spec.target, expected, actual, False, message)
+
+
+def shorten(text: str, limit: int = ACTUAL_LIMIT) -> str:
+    """A one-line excerpt of a long text, saying how much was left out."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]}... ({len(text)} characters)"
+
+
+def _short_value(value: Any) -> Any:
+    """A JSON value small enough for a report: long strings and big containers are cut."""
+    if isinstance(value, str):
+        return value if len(value) <= ACTUAL_LIMIT else shorten(value)
+    if isinstance(value, list | dict):
+        text = text_of(value)
+        return value if len(text) <= ACTUAL_LIMIT else shorten(text)
+    return value
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it in YAML/JSON: strings quoted, the rest as JSON text."""
+    if isinstance(value, str):
+        return json.dumps(shorten(value), ensure_ascii=False)
+    return shorten(text_of(value))
