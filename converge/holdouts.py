@@ -1,0 +1,295 @@
+"""Pull the holdout scenarios into a local folder (``.holdouts/`` by default).
+
+The source is one of:
+
+- a plain local folder (the default, ``holdouts-fixture``): copied, replacing the destination;
+- a git repository: a local path to one (working tree or bare), a ``file://``, ``ssh://`` or
+  ``https://`` URL, or an scp-like ``git@host:org/repo.git``. The destination is a git checkout
+  updated with ``fetch <url> <ref>`` then ``reset --hard FETCH_HEAD`` and ``clean -ffdx``, never
+  with a merge, so a changed ref, a force-pushed remote or files edited in the checkout all end
+  in exactly the remote's tree.
+
+Credentials: for an ``https://`` source, a ``HOLDOUT_PAT`` token goes to git as an
+``http.<origin>.extraHeader`` through the ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n`` environment
+variables. So the token is never on a command line (visible in ``ps``), never in
+``.git/config``, and the fetch URL stays credential-free; every git message shown to the user
+passes through :func:`scrub` first. git never prompts (``GIT_TERMINAL_PROMPT=0``, SSH in batch
+mode) and every git command has a time limit, so CI fails instead of hanging.
+
+When the remote cannot be reached and a previous checkout of the same source exists, that
+checkout is used with a warning; without one, :class:`~converge.errors.HoldoutsError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from converge.errors import HoldoutsError
+
+Say = Callable[[str], None]
+
+GIT_TIMEOUT = 120.0  # seconds for one git command; a holdouts repository is small
+SOURCE_FILE = "converge-source"  # inside .git: which source this checkout was made from
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# git's scp-like syntax: [user@]host:path, with no slash before the colon.
+_SCP = re.compile(r"^(?:[^@/:\s]+@)?[^/:\s]+:(?!//)")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_AUTH_HEADER = re.compile(r"(Authorization:\s*\w+\s+)\S+", re.IGNORECASE)
+_HEX_REF = re.compile(r"^[0-9a-fA-F]{7,40}$")
+# Messages of a fetch that reached the remote but found no such ref: a configuration mistake,
+# not an outage, so the previous checkout is no excuse to go on.
+_NO_REF = ("couldn't find remote ref", "not our ref", "no such remote ref", "invalid refspec")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def pull(
+    source: str,
+    ref: str,
+    dest: Path | str,
+    *,
+    root: Path | str = ".",
+    token: str | None = None,
+    say: Say = _stderr,
+    timeout: float = GIT_TIMEOUT,
+) -> Path:
+    """Make ``dest`` hold the scenarios of ``source`` at ``ref`` ("" = default branch); return it.
+
+    A relative local ``source`` is resolved against ``root`` (the project root).
+    """
+    dest = Path(dest)
+    kind, location = classify(source, Path(root))
+    if kind == "folder":
+        if ref:
+            raise HoldoutsError(
+                f"holdouts source {source!r} is a plain folder, not a git repository, "
+                f"so it has no ref {ref!r} (clear holdouts_ref, or point holdouts_repo at git)"
+            )
+        _copy_folder(Path(location), dest)
+        say(f"holdouts: copied {source} into {_shown(dest)}")
+        return dest
+    _Git(location, token, say, timeout).pull(ref, dest)
+    return dest
+
+
+def classify(source: str, root: Path) -> tuple[str, str]:
+    """``("folder", abs path)`` or ``("git", url-or-abs-path)``; HoldoutsError when neither."""
+    source = source.strip()
+    if not source:
+        raise HoldoutsError("no holdouts source configured (setup.cfg [converge] holdouts_repo)")
+    if _URL.match(source) or _SCP.match(source):
+        return "git", source
+    path = (root / source).resolve()
+    if (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir()):
+        return "git", str(path)
+    if path.is_dir():
+        return "folder", str(path)
+    raise HoldoutsError(
+        f"holdouts source {source!r} is not a folder, a git repository or a git URL "
+        f"(looked for {path})"
+    )
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def auth_header(token: str) -> str:
+    """The header git sends for an HTTPS token (GitHub accepts any user name with a PAT)."""
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+    return f"Authorization: Basic {basic}"
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without credentials: the given secrets (and their header form), any
+    ``Authorization:`` value, and the user-info part of URLs."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(auth_header(secret).split(" ", 2)[2], "***")
+            text = text.replace(secret, "***")
+    text = _AUTH_HEADER.sub(r"\1***", text)
+    return _USERINFO.sub("***@", text)
+
+
+def git_env(
+    source: str, token: str | None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment git runs with: no prompts, bounded transfers, and the token (HTTPS only)
+    as an extra header scoped to the source's origin, appended to any ``GIT_CONFIG_COUNT``
+    entries already present."""
+    env = dict(os.environ if base is None else base)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GCM_INTERACTIVE"] = "never"
+    if "GIT_SSH_COMMAND" not in env and "GIT_SSH" not in env:
+        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes -o ConnectTimeout=20"
+    settings = [("http.lowSpeedLimit", "1000"), ("http.lowSpeedTime", "30")]
+    parts = urlsplit(source)
+    if token and parts.scheme == "https" and parts.hostname:
+        origin = f"https://{parts.netloc.rsplit('@', 1)[-1]}/"
+        settings.append((f"http.{origin}.extraHeader", auth_header(token)))
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for offset, (key, value) in enumerate(settings):
+        env[f"GIT_CONFIG_KEY_{count + offset}"] = key
+        env[f"GIT_CONFIG_VALUE_{count + offset}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + len(settings))
+    return env
+
+
+# --- the two kinds of source -------------------------------------------------------------------
+
+
+def _copy_folder(source: Path, dest: Path) -> None:
+    """Copy next to ``dest``, then swap: a failed copy never leaves a half-filled ``dest``."""
+    staging = _sibling(dest, "new")
+    try:
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".git"))
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise HoldoutsError(f"cannot copy the holdouts from {source}: {error}") from None
+    _swap_in(staging, dest)
+
+
+def _sibling(dest: Path, purpose: str) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = dest.parent / f".{dest.name}.{purpose}-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def _swap_in(staging: Path, dest: Path) -> None:
+    old = _sibling(dest, "old")
+    if dest.exists() or dest.is_symlink():
+        dest.rename(old)
+    staging.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class _GitFailed(Exception):
+    def __init__(self, message: str, no_ref: bool = False) -> None:
+        super().__init__(message)
+        self.no_ref = no_ref
+
+
+@dataclass
+class _Git:
+    source: str
+    token: str | None
+    say: Say
+    timeout: float
+
+    @property
+    def shown_source(self) -> str:
+        return scrub(self.source, [self.token])
+
+    def pull(self, ref: str, dest: Path) -> None:
+        what = f"{self.shown_source} at {ref or 'its default branch'}"
+        if self._previous_checkout(dest):
+            try:
+                commit = self._update(dest, ref)
+            except _GitFailed as failure:
+                if failure.no_ref:
+                    raise HoldoutsError(f"cannot pull the holdouts {what}: {failure}") from None
+                try:
+                    commit = self._git(dest, "rev-parse", "HEAD").strip()
+                except _GitFailed:
+                    raise HoldoutsError(
+                        f"cannot pull the holdouts {what}: {failure} (and the previous checkout "
+                        f"in {_shown(dest)} is broken)"
+                    ) from None
+                self.say(
+                    f"holdouts: WARNING: cannot reach {self.shown_source} ({failure}); "
+                    f"using the previous checkout in {_shown(dest)} at {commit[:12]}, "
+                    "which may be out of date"
+                )
+                return
+        else:
+            staging = _sibling(dest, "new")
+            try:
+                self._git(None, "-c", "init.defaultBranch=holdouts", "init", "-q", str(staging))
+                commit = self._update(staging, ref)
+            except _GitFailed as failure:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise HoldoutsError(
+                    f"cannot pull the holdouts {what}: {failure} "
+                    f"(and there is no previous checkout in {_shown(dest)} to fall back on)"
+                ) from None
+            (staging / ".git" / SOURCE_FILE).write_text(self.shown_source + "\n", "utf-8")
+            _swap_in(staging, dest)
+        self.say(f"holdouts: {what} is commit {commit[:12]}, checked out in {_shown(dest)}")
+
+    def _previous_checkout(self, dest: Path) -> bool:
+        marker = dest / ".git" / SOURCE_FILE
+        try:
+            recorded = marker.read_text("utf-8").strip()
+        except OSError:
+            return False
+        return recorded == self.shown_source
+
+    def _update(self, repo: Path, ref: str) -> str:
+        try:
+            self._fetch(repo, [ref] if ref else [])
+        except _GitFailed as failure:
+            if not (failure.no_ref and _HEX_REF.match(ref)):
+                raise
+            # A commit the server will not hand out by id (or an abbreviated one): fetch every
+            # branch and tag, then look the commit up locally.
+            self._fetch(repo, ["+refs/heads/*:refs/converge/heads/*", "+refs/tags/*:refs/tags/*"])
+            try:
+                target = self._git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+            except _GitFailed:
+                raise _GitFailed(f"no commit {ref} in the repository", no_ref=True) from None
+        else:
+            target = "FETCH_HEAD"
+        self._git(repo, "reset", "-q", "--hard", target.strip())
+        self._git(repo, "clean", "-q", "-ffdx")
+        return self._git(repo, "rev-parse", "HEAD").strip()
+
+    def _fetch(self, repo: Path, refspecs: list[str]) -> None:
+        self._git(repo, "fetch", "-q", "--no-tags", "--force", "--", self.source, *refspecs)
+
+    def _git(self, repo: Path | None, *args: str) -> str:
+        command = ["git", *(["-C", str(repo)] if repo is not None else []), *args]
+        try:
+            completed = subprocess.run(
+                command,
+                env=git_env(self.source, self.token),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise HoldoutsError(
+                "git is not installed (it is needed to pull the holdouts)"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise _GitFailed(f"git {args[0]} timed out after {self.timeout:g}s") from None
+        if completed.returncode != 0:
+            message = scrub(completed.stderr.strip() or completed.stdout.strip(), [self.token])
+            lines = [line.strip() for line in message.splitlines() if line.strip()]
+            last = lines[-3:] or [f"exit {completed.returncode}"]
+            lowered = message.lower()
+            raise _GitFailed(" / ".join(last), no_ref=any(s in lowered for s in _NO_REF))
+        return completed.stdout
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,298 @@
+"""holdouts.pull against real git repositories made here, with a local bare repo as the remote."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from converge import holdouts
+from converge.errors import EXIT_ERROR, HoldoutsError
+
+TOKEN = "ghp_testtoken_0123456789abcdefABCDEF"
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "Holdouts Author",
+    "GIT_AUTHOR_EMAIL": "author@converge.test",
+    "GIT_COMMITTER_NAME": "Holdouts Author",
+    "GIT_COMMITTER_EMAIL": "author@converge.test",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ID, "GIT_CONFIG_NOSYSTEM": "1"}
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+class Remote:
+    """A bare repository plus a working clone that pushes to it."""
+
+    def __init__(self, base: Path) -> None:
+        self.bare = base / "remote.git"
+        self.work = base / "author"
+        git(base, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(base, "init", "-q", "-b", "main", str(self.work))
+        git(self.work, "remote", "add", "origin", str(self.bare))
+
+    def commit(self, files: dict[str, str], message: str = "change") -> str:
+        for name, text in files.items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "-m", message)
+        return git(self.work, "rev-parse", "HEAD")
+
+    def push(self, *refs: str, force: bool = False) -> None:
+        git(self.work, "push", "-q", *(["--force"] if force else []), "origin", *refs)
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Remote:
+    remote = Remote(tmp_path)
+    remote.commit({"critical/a.yaml": "v1\n"}, "first")
+    remote.push("main")
+    return remote
+
+
+def pull(remote: Remote | str, dest: Path, ref: str = "", **kwargs: object) -> list[str]:
+    said: list[str] = []
+    source = remote if isinstance(remote, str) else str(remote.bare)
+    holdouts.pull(source, ref, dest, say=said.append, **kwargs)  # type: ignore[arg-type]
+    return said
+
+
+def test_clone_checks_out_the_default_branch(remote: Remote, tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    said = pull(remote, dest)
+    assert (dest / "critical/a.yaml").read_text() == "v1\n"
+    assert "commit" in said[-1]
+
+
+def test_pull_again_follows_new_commits(remote: Remote, tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest)
+    remote.commit({"critical/a.yaml": "v2\n", "important/b.yaml": "b\n"})
+    remote.push("main")
+    pull(remote, dest)
+    assert (dest / "critical/a.yaml").read_text() == "v2\n"
+    assert (dest / "important/b.yaml").exists()
+
+
+def test_update_discards_local_edits_and_untracked_files(remote: Remote, tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest)
+    (dest / "critical/a.yaml").write_text("edited\n")
+    (dest / "critical/stray.yaml").write_text("stray\n")
+    pull(remote, dest)
+    assert (dest / "critical/a.yaml").read_text() == "v1\n"
+    assert not (dest / "critical/stray.yaml").exists()
+
+
+def test_ref_change_to_branch_tag_and_commit(remote: Remote, tmp_path: Path) -> None:
+    first = git(remote.work, "rev-parse", "HEAD")
+    git(remote.work, "tag", "-a", "v1", "-m", "release one")
+    second = remote.commit({"critical/a.yaml": "v2\n"})
+    git(remote.work, "checkout", "-q", "-b", "feature")
+    remote.commit({"critical/a.yaml": "feature\n"})
+    remote.push("main", "feature", "v1")
+    dest = tmp_path / ".holdouts"
+
+    pull(remote, dest)
+    assert (dest / "critical/a.yaml").read_text() == "v2\n"
+    pull(remote, dest, "feature")
+    assert (dest / "critical/a.yaml").read_text() == "feature\n"
+    pull(remote, dest, "v1")
+    assert (dest / "critical/a.yaml").read_text() == "v1\n"
+    pull(remote, dest, second)
+    assert git(dest, "rev-parse", "HEAD") == second
+    pull(remote, dest, first[:10])  # abbreviated: found after fetching every branch and tag
+    assert git(dest, "rev-parse", "HEAD") == first
+
+
+def test_force_pushed_remote_is_followed(remote: Remote, tmp_path: Path) -> None:
+    remote.commit({"critical/a.yaml": "v2\n"})
+    remote.push("main")
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest)
+    git(remote.work, "reset", "-q", "--hard", "HEAD~1")
+    rewritten = remote.commit({"critical/a.yaml": "rewritten\n"}, "rewrite history")
+    remote.push("main", force=True)
+    pull(remote, dest)
+    assert git(dest, "rev-parse", "HEAD") == rewritten
+    assert (dest / "critical/a.yaml").read_text() == "rewritten\n"
+
+
+def test_unknown_ref_is_an_error_even_with_a_previous_checkout(
+    remote: Remote, tmp_path: Path
+) -> None:
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest)
+    with pytest.raises(HoldoutsError, match="no-such-branch"):
+        pull(remote, dest, "no-such-branch")
+
+
+def test_unreachable_remote_uses_previous_checkout_with_warning(
+    remote: Remote, tmp_path: Path
+) -> None:
+    dest = tmp_path / ".holdouts"
+    url = remote.bare.as_uri()
+    pull(url, dest)
+    moved = remote.bare.rename(tmp_path / "gone.git")
+    assert moved.exists()
+    said = pull(url, dest)
+    assert "WARNING" in said[-1]
+    assert "previous checkout" in said[-1]
+    assert (dest / "critical/a.yaml").read_text() == "v1\n"
+
+
+def test_unreachable_remote_without_checkout_exits_2(tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    with pytest.raises(HoldoutsError, match="no previous checkout") as raised:
+        pull((tmp_path / "missing.git").as_uri(), dest)
+    assert raised.value.exit_code == EXIT_ERROR
+    assert not dest.exists()
+    assert not list(tmp_path.glob(".*.new-*")), "the staging checkout is cleaned up"
+
+
+def test_checkout_of_another_source_is_no_fallback(remote: Remote, tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest)
+    with pytest.raises(HoldoutsError):
+        pull((tmp_path / "other.git").as_uri(), dest)
+
+
+def test_local_folder_is_copied_replacing_the_destination(tmp_path: Path) -> None:
+    source = tmp_path / "fixture"
+    (source / "critical").mkdir(parents=True)
+    (source / "critical/a.yaml").write_text("a\n")
+    dest = tmp_path / ".holdouts"
+    (dest / "critical").mkdir(parents=True)
+    (dest / "critical/stale.yaml").write_text("stale\n")
+    said = pull("fixture", dest, root=tmp_path)
+    assert (dest / "critical/a.yaml").read_text() == "a\n"
+    assert not (dest / "critical/stale.yaml").exists()
+    assert "copied" in said[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".holdouts", "fixture"]
+
+
+def test_local_folder_with_a_ref_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "fixture").mkdir()
+    with pytest.raises(HoldoutsError, match="plain folder"):
+        pull("fixture", tmp_path / ".holdouts", "main", root=tmp_path)
+
+
+def test_missing_source_names_it(tmp_path: Path) -> None:
+    with pytest.raises(HoldoutsError, match="'nowhere' is not a folder"):
+        pull("nowhere", tmp_path / ".holdouts", root=tmp_path)
+
+
+def test_local_repository_path_is_treated_as_git(remote: Remote, tmp_path: Path) -> None:
+    assert holdouts.classify(str(remote.work), tmp_path)[0] == "git"
+    assert holdouts.classify(str(remote.bare), tmp_path)[0] == "git"
+    assert holdouts.classify("git@github.com:org/holdouts.git", tmp_path)[0] == "git"
+    assert holdouts.classify("https://github.com/org/holdouts.git", tmp_path)[0] == "git"
+    dest = tmp_path / ".holdouts"
+    pull(str(remote.work), dest)
+    assert (dest / "critical/a.yaml").read_text() == "v1\n"
+
+
+# --- the token ---------------------------------------------------------------------------------
+
+
+def test_token_becomes_an_extra_header_scoped_to_the_origin() -> None:
+    env = holdouts.git_env("https://github.com/org/holdouts.git", TOKEN, base={})
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    keys = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(3)}
+    assert keys["http.https://github.com/.extraHeader"] == holdouts.auth_header(TOKEN)
+    assert env["GIT_CONFIG_COUNT"] == "3"
+
+
+def test_token_is_appended_after_existing_git_config_entries() -> None:
+    base = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "a.b", "GIT_CONFIG_VALUE_0": "c"}
+    env = holdouts.git_env("https://host.test/r.git", TOKEN, base=base)
+    assert env["GIT_CONFIG_KEY_0"] == "a.b"
+    assert env["GIT_CONFIG_COUNT"] == "4"
+
+
+def test_token_is_not_sent_over_ssh_or_plain_http() -> None:
+    for source in ("git@github.com:org/r.git", "http://host.test/r.git", "/some/path"):
+        env = holdouts.git_env(source, TOKEN, base={})
+        assert not any(TOKEN in v or "Authorization" in v for v in env.values())
+
+
+def test_git_itself_sees_the_header_only_through_the_environment(tmp_path: Path) -> None:
+    env = holdouts.git_env("https://github.com/org/r.git", TOKEN, base=dict(os.environ))
+    shown = subprocess.run(
+        ["git", "config", "--get", "http.https://github.com/.extraheader"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert shown == holdouts.auth_header(TOKEN)
+
+
+def test_scrub_removes_token_header_and_url_credentials() -> None:
+    header = holdouts.auth_header(TOKEN)
+    text = (
+        f"fatal: unable to access 'https://user:{TOKEN}@github.com/o/r.git/': {header} "
+        f"token={TOKEN} Authorization: Bearer abc.def"
+    )
+    scrubbed = holdouts.scrub(text, [TOKEN])
+    assert TOKEN not in scrubbed
+    assert header.split()[-1] not in scrubbed
+    assert "abc.def" not in scrubbed
+    assert "github.com/o/r.git" in scrubbed
+
+
+@pytest.fixture
+def recording_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake `git` first on PATH: records argv and env, then fails like git would, echoing
+    the credentials it was given into its error output."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "git-calls.log"
+    script = bin_dir / "git"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "ARGV $*" >> "{log}"\n'
+        f'env | grep GIT_CONFIG >> "{log}"\n'
+        'case "$*" in *fetch*) ;; *) exec /usr/bin/git "$@" ;; esac\n'
+        'echo "fatal: unable to access: $GIT_CONFIG_VALUE_2" >&2\n'
+        f'echo "remote said {TOKEN}" >&2\n'
+        "exit 128\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("GIT_CONFIG_COUNT", raising=False)
+    return log
+
+
+def test_token_never_reaches_argv_or_error_message(recording_git: Path, tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    with pytest.raises(HoldoutsError) as raised:
+        pull("https://github.com/org/holdouts.git", dest, token=TOKEN)
+    calls = recording_git.read_text()
+    argv_lines = [line for line in calls.splitlines() if line.startswith("ARGV")]
+    assert any("fetch" in line for line in argv_lines)
+    assert not any(TOKEN in line for line in argv_lines)
+    assert holdouts.auth_header(TOKEN) in calls, "the header went through the environment"
+    message = str(raised.value)
+    assert TOKEN not in message
+    assert holdouts.auth_header(TOKEN).split()[-1] not in message
+    assert "unable to access" in message
+
+
+def test_token_never_written_to_git_config(remote: Remote, tmp_path: Path) -> None:
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest, token=TOKEN)
+    for path in (dest / ".git").rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
