@@ -1,0 +1,79 @@
+"""The whole reference stack (three twins + gravix-api) as local processes, once per session.
+
+``reference_stack`` starts it with the process backend in a temporary state directory, yields
+its URLs, and after the session takes it down and checks that every process is gone. Tests that
+need the real apps use it; it skips (saying why) while an app of the stack is not importable.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from converge._process_backend import STATE_FILE, ProcessBackend
+from converge.twins import SERVICES, ServiceStatus, TwinsConfig
+from tests.support.processes import kill_groups, wait_gone
+
+
+@dataclass(frozen=True)
+class ReferenceStack:
+    backend: ProcessBackend
+    config: TwinsConfig
+    statuses: tuple[ServiceStatus, ...]
+    api_url: str
+
+    def url(self, service: str) -> str:
+        for status in self.statuses:
+            if status.name == service and status.url is not None:
+                return status.url
+        raise KeyError(service)
+
+
+def missing_apps() -> list[str]:
+    """The factories of the stack whose module cannot be imported (yet)."""
+    missing = []
+    for service in SERVICES:
+        module = service.factory.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(service.factory)
+    return missing
+
+
+def recorded_pids(state_dir: Path) -> list[int]:
+    """The session ids a process backend recorded in its state directory (none when no state)."""
+    try:
+        document = json.loads((state_dir / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return []
+    return [int(entry["pid"]) for entry in document["services"]]
+
+
+@pytest.fixture(scope="session")
+def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceStack]:
+    missing = missing_apps()
+    if missing:
+        pytest.skip(f"the reference stack is incomplete, not importable: {', '.join(missing)}")
+    config = TwinsConfig(backend="process", state_dir=tmp_path_factory.mktemp("stack") / "state")
+    backend = ProcessBackend(config)
+    statuses = backend.up()
+    pids = recorded_pids(config.state_dir)
+    try:
+        api_url = backend.api_url()
+        assert api_url is not None, "gravix-api is not running after up()"
+        yield ReferenceStack(backend, config, tuple(statuses), api_url)
+    finally:
+        backend.down()
+        left = wait_gone(pids, groups=True)
+        if left:
+            kill_groups(pids)  # never leak processes into the machine, even on failure
+    assert not left, f"the reference stack left processes running: {left}"
+    assert not (config.state_dir / STATE_FILE).exists(), "down() left the state file behind"
