@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+_INDEX = re.compile(r"-?[0-9]+")
 _SEGMENT = re.compile(r"""
     (?P<key>[^.\[\]]+)        # a plain key: anything but the separators
-  | \[(?P<index>-?\d+)\]      # a bracketed list index
+  | \[(?P<index>-?[0-9]+)\]   # a bracketed list index (ASCII digits only, unlike \d)
 """, re.VERBOSE)
 
 
@@ -39,12 +40,13 @@ class FieldPath:
                     raise PathMissing(f"no field {segment!r} at {self._prefix(depth)}")
                 value = value[segment]
             elif isinstance(value, list):
-                try:
-                    value = value[int(segment)]
-                except ValueError:
+                # int() alone would also take "+1", "1_0" and non-ASCII digits as indexes.
+                if not _INDEX.fullmatch(segment):
                     raise PathMissing(
                         f"{self._prefix(depth)} is a list; {segment!r} is not an index"
-                    ) from None
+                    )
+                try:
+                    value = value[int(segment)]
                 except IndexError:
                     raise PathMissing(
                         f"index {segment} is out of range at {self._prefix(depth)} "
@@ -87,8 +89,13 @@ def parse(text: str) -> FieldPath:
         match = _SEGMENT.match(text, position)
         if match is None:
             raise PathSyntaxError(f"field path {text!r}: empty or malformed segment at {position}")
-        segment = match.group("key") if match.group("key") is not None else match.group("index")
-        segments.append(segment.strip() if match.group("key") is not None else segment)
+        if match.group("key") is not None:
+            segment = match.group("key").strip()
+            if not segment:
+                raise PathSyntaxError(f"field path {text!r}: empty segment at {position}")
+        else:
+            segment = match.group("index")
+        segments.append(segment)
         position = match.end()
         expect_separator = True
     return FieldPath(text=text, segments=tuple(segments))
