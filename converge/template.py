@@ -24,7 +24,7 @@ Variables = Mapping[str, Any]
 
 
 class TemplateSyntaxError(ValueError):
-    """A ``{{ ... }}`` whose inside is not a variable name (a typo would otherwise pass silently)."""
+    """A ``{{ ... }}`` that is not a variable name, or an unclosed ``{{`` (typos would pass)."""
 
 
 class UndefinedVariable(KeyError):
@@ -54,9 +54,13 @@ class Template:
         return self._render(variables)
 
 
-def compile_value(value: Any) -> Template:
-    """Compile any YAML value (strings, lists and mappings recursively; keys stay literal)."""
-    render, names = _compile(value)
+def compile_value(value: Any, *, as_text: bool = False) -> Template:
+    """Compile any YAML value (strings, lists and mappings recursively; keys stay literal).
+
+    ``as_text=True`` makes every string render as text, even one that is exactly one template:
+    HTTP header values are text, so ``X-Count: "{{count}}"`` must send ``"3"``, never the int 3.
+    """
+    render, names = _compile(value, as_text)
     return Template(source=value, variables=frozenset(names), _render=render)
 
 
@@ -83,18 +87,18 @@ def _lookup(variables: Variables, name: str) -> Any:
         raise UndefinedVariable(name) from None
 
 
-def _compile(value: Any) -> tuple[Callable[[Variables], Any], set[str]]:
+def _compile(value: Any, as_text: bool) -> tuple[Callable[[Variables], Any], set[str]]:
     if isinstance(value, str):
-        return _compile_string(value)
+        return _compile_string(value, as_text)
     if isinstance(value, list):
-        compiled = [_compile(item) for item in value]
+        compiled = [_compile(item, as_text) for item in value]
         names = set().union(*(n for _, n in compiled)) if compiled else set()
         if not names:
             return _constant(value), set()
         renders = [r for r, _ in compiled]
         return (lambda variables: [r(variables) for r in renders]), names
     if isinstance(value, dict):
-        items = [(key, _compile(item)) for key, item in value.items()]
+        items = [(key, _compile(item, as_text)) for key, item in value.items()]
         names = set().union(*(n for _, (_, n) in items)) if items else set()
         if not names:
             return _constant(value), set()
@@ -103,7 +107,7 @@ def _compile(value: Any) -> tuple[Callable[[Variables], Any], set[str]]:
     return _constant(value), set()
 
 
-def _compile_string(text: str) -> tuple[Callable[[Variables], Any], set[str]]:
+def _compile_string(text: str, as_text: bool) -> tuple[Callable[[Variables], Any], set[str]]:
     if "{{" not in text:
         return _constant(text), set()
     for inside in _ANY_BRACES.findall(text):
@@ -111,9 +115,17 @@ def _compile_string(text: str) -> tuple[Callable[[Variables], Any], set[str]]:
             raise TemplateSyntaxError(
                 f"'{{{{{inside}}}}}' is not a template: write {{{{ name }}}} with a variable name"
             )
+    # An opening "{{" that never closes is almost always a typo ("{{ token }" or "{{token");
+    # left alone it would be sent as literal text and the step would fail far from the cause.
+    if "{{" in _ANY_BRACES.sub("", text):
+        raise TemplateSyntaxError(
+            f"unclosed '{{{{' in {text!r}: write {{{{ name }}}} with a variable name"
+        )
     whole = _WHOLE.match(text)
     if whole:
         name = whole.group(1)
+        if as_text:
+            return (lambda variables: text_of(_lookup(variables, name))), {name}
         return (lambda variables: _lookup(variables, name)), {name}
     # Split once into literal text and names; rendering is a join.
     pieces = _TEMPLATE.split(text)  # [literal, name, literal, name, ..., literal]
