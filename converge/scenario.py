@@ -1,0 +1,843 @@
+"""Scenario files in, validated :class:`~converge.model.Scenario` objects out.
+
+Each file is read once, parsed once (``yaml.compose`` keeps every node's line; the same nodes are
+then constructed into plain values), validated once against ``schemas/scenario.schema.json`` and
+then checked for what a schema cannot say: tier folders, regexes, field paths, templates and the
+order in which variables are captured. Every problem of every file is collected and raised
+together as one :class:`~converge.errors.ScenarioError`, each located as
+``file:LINE: $.pointer: message``; nothing else escapes for bad input.
+
+Decisions where the contract is silent (documented here so the README can repeat them):
+
+- Files and folders whose name starts with "." are skipped (a git checkout's ``.github/`` holds
+  ``*.yml`` files that are not scenarios).
+- The tier folder is the first folder under the scenarios directory; a directory that is itself
+  named after a tier (``converge validate holdouts/critical``) names the tier of its files.
+- A variable captured by a step is available to the *later* steps only, not to the same step's
+  request nor to its expectations: the capture happens after the checks are judged.
+- Scalars follow YAML 1.2: only ``true``/``false`` are booleans (``country: NO`` stays text), dates
+  stay text, ``010`` is ten and ``1:30`` is text. Values must be plain JSON: other YAML tags,
+  non-text keys, ``.nan``/``.inf`` and recursive aliases are reported.
+- ``body: null`` sends no body. A step without a name is named "METHOD path".
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+# No type stubs for jsonschema are installed (types-jsonschema is not a dependency).
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from converge import paths
+from converge.errors import NoScenariosError, Problem, ScenarioError
+from converge.model import TIERS, CheckSpec, Priority, Scenario, Step
+from converge.template import TemplateSyntaxError, compile_value, find_variables
+from converge.tokens import BUILTIN_VARIABLES
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "scenario.schema.json"
+SUFFIXES = (".yaml", ".yml")
+MAX_VALUES = 100_000  # values after expanding aliases; beyond this a file is hostile, not a test
+
+PathSegments = tuple[str | int, ...]
+
+# --- YAML: a safe loader with YAML 1.2 scalars ---------------------------------------------
+
+_TAG = "tag:yaml.org,2002:"
+_BOOL, _INT, _FLOAT, _NULL, _STR = (_TAG + t for t in ("bool", "int", "float", "null", "str"))
+_SEQ, _MAP, _MERGE = _TAG + "seq", _TAG + "map", _TAG + "merge"
+_PLAIN_TAGS = frozenset({_BOOL, _INT, _FLOAT, _NULL, _STR, _SEQ, _MAP})
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, minus the YAML 1.1 scalar surprises (see the module docstring)."""
+
+
+# Dropped: 1.1 booleans (yes/no/on/off), 1.1 ints (010 octal, 1:30 sexagesimal, 1_000),
+# timestamps (not JSON), and the "=" / "!" value and yaml tags, which have no safe constructor.
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in {_BOOL, _INT, _TAG + "timestamp", _TAG + "value", _TAG + "yaml"}
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
+    assert isinstance(node, ScalarNode)
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2], 10)
+    try:
+        return sign * int(digits[2:] if base != 10 else digits, base)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text!r} is not an integer", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor(_INT, _construct_int)
+
+
+# --- the schema -----------------------------------------------------------------------------
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    # Compiled once per process: loading a thousand files must not re-read the schema each time.
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+def load_dir(directory: Path) -> list[Scenario]:
+    """Every scenario under ``directory`` (``*.yaml``/``*.yml``, recursively, sorted by path).
+
+    Raises :class:`NoScenariosError` when the directory is missing or holds no scenario file, and
+    one :class:`ScenarioError` listing every problem of every file when any file is invalid.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise NoScenariosError(f"scenarios directory {_display(directory)} {what}")
+    files = list(_scenario_files(directory))
+    if not files:
+        raise NoScenariosError(
+            f"no scenario files (*.yaml, *.yml) in {_display(directory)}"
+        )
+    loaded = [_load(file, directory) for file in files]
+    _check_duplicate_names(loaded)
+    problems = [problem for result in loaded for problem in result.problems]
+    if problems:
+        raise ScenarioError(problems)
+    return [result.scenario for result in loaded if result.scenario is not None]
+
+
+def load_file(path: Path, root: Path | None = None) -> Scenario:
+    """One scenario file. ``root`` is its scenarios directory (default: the file's folder)."""
+    path = Path(path)
+    result = _load(path, path.parent if root is None else Path(root))
+    if result.problems or result.scenario is None:
+        raise ScenarioError(result.problems)
+    return result.scenario
+
+
+def _scenario_files(directory: Path) -> Iterator[Path]:
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found.extend(
+            Path(folder, name)
+            for name in names
+            if name.endswith(SUFFIXES) and not name.startswith(".")
+        )
+    yield from sorted(found, key=lambda file: file.relative_to(directory).as_posix())
+
+
+# --- one file -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Result:
+    file: str  # as shown to the user
+    problems: list[Problem] = field(default_factory=list)
+    scenario: Scenario | None = None
+    name: str | None = None  # the scenario's name when it is a string, for the duplicate check
+    name_line: int = 0
+
+
+def _load(path: Path, root: Path) -> _Result:
+    result = _Result(file=_display(path))
+    try:
+        relative = path.relative_to(root).as_posix()
+    except ValueError:
+        relative = path.name
+    checker = _FileChecker(result, relative, _folder_tier(relative, root))
+    checker.run(path)
+    result.problems = sorted(dict.fromkeys(result.problems), key=lambda p: p.line)
+    return result
+
+
+def _folder_tier(relative: str, root: Path) -> Priority | None:
+    parts = relative.split("/")
+    if len(parts) > 1 and parts[0] in TIERS:
+        return parts[0]
+    if root.name in TIERS:
+        return root.name
+    return None
+
+
+class _FileChecker:
+    """Reads, parses, validates and builds one scenario, adding every problem to ``result``."""
+
+    def __init__(self, result: _Result, relative: str, folder_tier: Priority | None) -> None:
+        self.result = result
+        self.relative = relative
+        self.folder_tier = folder_tier
+        self.root: Node | None = None
+
+    # -- reporting --
+
+    def problem(self, line: int, where: PathSegments, message: str) -> None:
+        self.result.problems.append(Problem(self.result.file, line, _pointer(where), message))
+
+    def problem_at(self, where: PathSegments, message: str, key: str | None = None) -> None:
+        """A problem located at ``where`` (or at the key ``key`` of the mapping at ``where``)."""
+        self.problem(self.line_of(where, key), where, message)
+
+    def line_of(self, where: PathSegments, key: str | None = None) -> int:
+        node = self.root
+        if node is None:
+            return 1
+        for segment in where:
+            child = _child(node, segment)
+            if child is None:
+                break
+            node = child
+        if key is not None and isinstance(node, MappingNode):
+            key_node = _key_node(node, key)
+            if key_node is not None:
+                node = key_node
+        return node.start_mark.line + 1
+
+    # -- the stages --
+
+    def run(self, path: Path) -> None:
+        text = self.read(path)
+        if text is None:
+            return
+        data = self.parse(text)
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            self.problem(
+                1,
+                (),
+                "a scenario file must be a mapping with name, priority and steps; "
+                f"this one holds {_kind(data)}",
+            )
+            return
+        before = len(self.result.problems)
+        if isinstance(data.get("name"), str):
+            self.result.name = data["name"]
+            self.result.name_line = self.line_of(("name",))
+        for error in _validator().iter_errors(data):
+            for where, key, message in _describe(error):
+                self.problem_at(where, message, key)
+        self.check_semantics(data)
+        if len(self.result.problems) == before:
+            self.result.scenario = self.build(data)
+
+    def read(self, path: Path) -> str | None:
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            self.problem(0, (), f"cannot read the file: {error.strerror or error}")
+            return None
+        try:
+            # utf-8-sig: a byte-order mark written by some editors is not a problem.
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = raw.count(b"\n", 0, error.start) + 1
+            self.problem(
+                line,
+                (),
+                f"not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); "
+                "save the file as UTF-8",
+            )
+            return None
+
+    def parse(self, text: str) -> Any:
+        """Compose once (nodes keep their lines), inspect the nodes, construct from them."""
+        loader: _Loader | None = None
+        try:
+            loader = _Loader(text)  # the reader rejects non-printable characters right here
+            node = loader.get_single_node()
+            if node is None:
+                self.problem(1, (), "the file is empty: a scenario needs a name and steps")
+                return None
+            self.root = node
+            if not _NodeInspector(self).inspect(node):
+                return None
+            return loader.construct_document(node)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line = mark.line + 1 if mark is not None else 1
+            detail = error.problem or "invalid YAML"
+            if error.context:
+                detail = f"{detail} ({error.context})"
+            self.problem(line, (), f"YAML syntax error: {detail}")
+        except yaml.reader.ReaderError as error:
+            line = text.count("\n", 0, error.position) + 1
+            self.problem(
+                line, (), f"YAML syntax error: character {error.character!r} is not allowed"
+            )
+        except yaml.YAMLError as error:
+            self.problem(1, (), f"YAML error: {error}")
+        except RecursionError:
+            self.problem(1, (), "the YAML is nested too deeply")
+        except (ValueError, TypeError, OverflowError) as error:
+            # An explicit tag with a malformed value (``!!float abc``) fails inside PyYAML's
+            # constructors with a plain Python error; for converge it is still bad input.
+            self.problem(1, (), f"YAML value error: {error}")
+        finally:
+            if loader is not None:
+                loader.dispose()
+        return None
+
+    # -- what the schema cannot say --
+
+    def check_semantics(self, data: dict[str, Any]) -> None:
+        self.check_priority(data)
+        steps = data.get("steps")
+        if not isinstance(steps, list):
+            return
+        captures: dict[str, int] = {}  # variable -> index of the first step that captures it
+        for index, step in enumerate(steps):
+            if not isinstance(step, dict):
+                continue
+            capture = step.get("capture")
+            if isinstance(capture, dict):
+                for name in capture:
+                    if isinstance(name, str):
+                        captures.setdefault(name, index)
+        available = set(BUILTIN_VARIABLES)
+        for index, step in enumerate(steps):
+            if not isinstance(step, dict):
+                continue
+            self.check_step(step, ("steps", index), available, captures)
+            capture = step.get("capture")
+            if isinstance(capture, dict):
+                available.update(name for name in capture if _is_name(name))
+
+    def check_priority(self, data: dict[str, Any]) -> None:
+        priority = data.get("priority")
+        if "priority" in data:
+            if self.folder_tier is not None and priority in TIERS and priority != self.folder_tier:
+                self.problem_at(
+                    ("priority",),
+                    f"priority {priority!r} contradicts the tier folder "
+                    f"'{self.folder_tier}/' (remove it, or move the file)",
+                )
+        elif self.folder_tier is None:
+            self.problem_at(
+                (),
+                "no priority: add 'priority: critical | important | nice-to-have' "
+                "or put the file in a tier folder",
+            )
+
+    def check_step(
+        self,
+        step: dict[str, Any],
+        where: PathSegments,
+        available: set[str],
+        captures: dict[str, int],
+    ) -> None:
+        index = where[-1]
+        sites: list[tuple[PathSegments, str]] = []
+        if isinstance(step.get("path"), str):
+            sites.append(((*where, "path"), step["path"]))
+        if isinstance(step.get("headers"), dict):
+            sites.extend(_strings(step["headers"], (*where, "headers")))
+        if "body" in step:
+            sites.extend(_strings(step["body"], (*where, "body")))
+        expect = step.get("expect")
+        if isinstance(expect, dict):
+            sites.extend(self.check_expect(expect, (*where, "expect")))
+        capture = step.get("capture")
+        if isinstance(capture, dict):
+            self.check_capture(capture, (*where, "capture"))
+        for site, text in sites:
+            try:
+                names = find_variables(text)
+            except TemplateSyntaxError as error:
+                self.problem_at(site, str(error))
+                continue
+            for name in sorted(names - available):
+                self.problem_at(site, _undefined(name, index, captures, available))
+
+    def check_expect(
+        self, expect: dict[str, Any], where: PathSegments
+    ) -> list[tuple[PathSegments, str]]:
+        sites: list[tuple[PathSegments, str]] = []
+        contains = expect.get("body_contains")
+        if isinstance(contains, list):
+            sites.extend(
+                ((*where, "body_contains", i), text)
+                for i, text in enumerate(contains)
+                if isinstance(text, str)
+            )
+        for kind in ("body_matches", "body_equals"):
+            fields = expect.get(kind)
+            if not isinstance(fields, dict):
+                continue
+            for name, value in fields.items():
+                if not isinstance(name, str) or not name:
+                    continue  # the schema reports it
+                try:
+                    paths.parse(name)
+                except paths.PathSyntaxError as error:
+                    self.problem_at((*where, kind), str(error), key=name)
+                if kind == "body_matches" and isinstance(value, str):
+                    sites.append(((*where, kind, name), value))
+                    if "{{" not in value:  # with templates, only the rendered text is a regex
+                        try:
+                            re.compile(value)
+                        except re.error as error:
+                            self.problem_at(
+                                (*where, kind, name), f"invalid regular expression: {error}"
+                            )
+                elif kind == "body_equals":
+                    sites.extend(_strings(value, (*where, kind, name)))
+        return sites
+
+    def check_capture(self, capture: dict[str, Any], where: PathSegments) -> None:
+        for name, source in capture.items():
+            if name in BUILTIN_VARIABLES:
+                self.problem_at(
+                    where,
+                    f"{name!r} is a built-in variable; capture the value under another name",
+                    key=name,
+                )
+            if isinstance(source, str) and _CAPTURE.match(source):
+                try:
+                    _capture_path(source)
+                except paths.PathSyntaxError as error:
+                    self.problem_at((*where, name), str(error))
+
+    # -- building the model --
+
+    def build(self, data: dict[str, Any]) -> Scenario:
+        # check_priority has reported a file with neither, so one of the two is set here.
+        priority = cast("Priority", data.get("priority") or self.folder_tier)
+        steps = tuple(
+            self.build_step(index, step) for index, step in enumerate(data["steps"])
+        )
+        return Scenario(name=data["name"], priority=priority, file=self.relative, steps=steps)
+
+    def build_step(self, index: int, step: dict[str, Any]) -> Step:
+        where: PathSegments = ("steps", index)
+        method = str(step.get("method", "GET"))
+        path = compile_value(step["path"])
+        headers = compile_value(step.get("headers") or {}, as_text=True)
+        body = None if step.get("body") is None else compile_value(step["body"])
+        checks: list[CheckSpec] = []
+        variables = set(path.variables | headers.variables)
+        if body is not None:
+            variables |= body.variables
+        expect = step.get("expect")
+        if expect is not None:
+            exp: PathSegments = (*where, "expect")
+            if "status" in expect:
+                status = expect["status"]
+                statuses = tuple(int(s) for s in (status if isinstance(status, list) else [status]))
+                checks.append(
+                    CheckSpec(
+                        kind="status",
+                        target="status",
+                        line=self.line_of(exp, "status"),
+                        expected=compile_value(status),
+                        statuses=statuses,
+                    )
+                )
+            for i, text in enumerate(expect.get("body_contains", [])):
+                template = compile_value(text)
+                variables |= template.variables
+                checks.append(
+                    CheckSpec(
+                        kind="body_contains",
+                        target=text,
+                        line=self.line_of((*exp, "body_contains", i)),
+                        expected=template,
+                    )
+                )
+            for kind in ("body_matches", "body_equals"):
+                for name, value in expect.get(kind, {}).items():
+                    template = compile_value(value)
+                    variables |= template.variables
+                    checks.append(
+                        CheckSpec(
+                            kind=kind,
+                            target=name,
+                            line=self.line_of((*exp, kind), name),
+                            expected=template,
+                            path=paths.parse(name),
+                        )
+                    )
+        for name, source in (step.get("capture") or {}).items():
+            checks.append(
+                CheckSpec(
+                    kind="capture",
+                    target=name,
+                    line=self.line_of((*where, "capture"), name),
+                    path=_capture_path(source),
+                )
+            )
+        if expect is None and not step.get("capture"):
+            # The implicit check: a step that declares nothing must at least answer 2xx.
+            checks.append(CheckSpec(kind="status", target="status", line=self.line_of(where)))
+        timeout = step.get("timeout")
+        return Step(
+            index=index,
+            name=step.get("name") or f"{method} {step['path']}",
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            timeout=None if timeout is None else float(timeout),
+            checks=tuple(checks),
+            variables=frozenset(variables),
+            line=self.line_of(where),
+        )
+
+
+# --- inspecting the composed nodes ----------------------------------------------------------
+
+
+class _NodeInspector:
+    """One walk over the composed nodes for what PyYAML would silently accept or choke on:
+    duplicate keys (PyYAML keeps the last), non-text keys, non-JSON tags and values, recursive
+    aliases, and alias bombs. Shared (aliased) nodes are inspected once."""
+
+    def __init__(self, checker: _FileChecker) -> None:
+        self.checker = checker
+        self.sizes: dict[int, int] = {}  # node id -> values it expands to
+        self.open: set[int] = set()  # nodes being walked: meeting one again is a cycle
+        self.fatal = False  # a problem that makes the document unsafe to construct or validate
+
+    def inspect(self, node: Node) -> bool:
+        total = self.walk(node, ())
+        if total > MAX_VALUES:
+            self.report(node, (), f"too large: aliases expand to more than {MAX_VALUES} values")
+        return not self.fatal
+
+    def report(self, node: Node, where: PathSegments, message: str, fatal: bool = True) -> None:
+        self.fatal = self.fatal or fatal
+        self.checker.problem(node.start_mark.line + 1, where, message)
+
+    def walk(self, node: Node, where: PathSegments) -> int:
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        if key in self.open:
+            self.report(node, where, "recursive alias: a value cannot contain itself")
+            return 1
+        self.open.add(key)
+        size = 1
+        if isinstance(node, MappingNode):
+            size += self.walk_mapping(node, where)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                size += self.walk(item, (*where, index))
+                if size > MAX_VALUES:
+                    break
+        else:
+            self.check_scalar(node, where)
+        self.open.discard(key)
+        self.sizes[key] = size
+        return size
+
+    def walk_mapping(self, node: MappingNode, where: PathSegments) -> int:
+        size = 0
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                size += self.walk(value_node, where)
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+                shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
+                self.report(
+                    key_node,
+                    where,
+                    f"key {shown!r} is not text; put it in quotes (JSON keys are strings)",
+                )
+                continue
+            name = key_node.value
+            line = key_node.start_mark.line + 1
+            if name in seen:
+                self.report(
+                    key_node,
+                    where,
+                    f"duplicate key {name!r} (first at line {seen[name]}); "
+                    "YAML would silently keep only the last one",
+                    fatal=False,  # the rest of the file is still worth checking
+                )
+            seen.setdefault(name, line)
+            size += self.walk(value_node, (*where, name))
+            if size > MAX_VALUES:
+                break
+        return size
+
+    def check_scalar(self, node: Node, where: PathSegments) -> None:
+        if node.tag not in _PLAIN_TAGS:
+            tag = node.tag.replace(_TAG, "!!")
+            self.report(
+                node,
+                where,
+                f"YAML tag {tag} is not supported: scenario values are plain JSON "
+                "(text, numbers, true/false, null, lists, mappings)",
+            )
+        elif node.tag == _FLOAT and re.search(r"inf|nan", str(node.value), re.IGNORECASE):
+            self.report(node, where, f"{node.value} is not a JSON number")
+
+
+def _child(node: Node, segment: str | int) -> Node | None:
+    if isinstance(node, MappingNode) and isinstance(segment, str):
+        key_node = _key_node(node, segment)
+        if key_node is None:
+            return None
+        # The last occurrence is the value YAML keeps (after merges, overrides come last).
+        for candidate_key, value in reversed(node.value):
+            if candidate_key is key_node:
+                return value  # type: ignore[no-any-return]
+    if isinstance(node, SequenceNode) and isinstance(segment, int):
+        return node.value[segment] if 0 <= segment < len(node.value) else None
+    return None
+
+
+def _key_node(node: MappingNode, key: str) -> Node | None:
+    for key_node, _value in reversed(node.value):
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return key_node
+    return None
+
+
+# --- turning jsonschema's errors into one short line each -----------------------------------
+
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _describe(error: ValidationError) -> list[tuple[PathSegments, str | None, str]]:
+    """(where, key or None, message) for each problem one schema error stands for."""
+    where: PathSegments = tuple(error.absolute_path)
+    keyword = error.validator
+    instance = error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+
+    if "propertyNames" in error.absolute_schema_path and isinstance(instance, str):
+        # jsonschema reports a bad key at its mapping; point at the key itself.
+        if keyword == "minLength":
+            return [(where, instance, "an empty key is not allowed here")]
+        hint = schema.get("x-message", f"does not match {schema.get('pattern')!r}")
+        return [(where, instance, f"{instance!r} {hint}")]
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        allowed = list(schema.get("properties", {}))
+        return [
+            (where, extra, _unknown_key(extra, allowed))
+            for extra in instance
+            if extra not in allowed
+        ]
+    if keyword == "required" and isinstance(instance, dict):
+        return [
+            (where, None, f"missing required key {name!r}")
+            for name in error.validator_value
+            if name not in instance
+        ]
+    if keyword in {"oneOf", "anyOf"} and error.context:
+        return _describe_alternatives(error)
+    return [(where, None, _message(error))]
+
+
+def _describe_alternatives(error: ValidationError) -> list[tuple[PathSegments, str | None, str]]:
+    context = list(error.context or [])
+    type_errors = [e for e in context if e.validator == "type" and not e.relative_path]
+    if len(type_errors) == len(context):
+        # The value fits none of the shapes: say which shapes would do.
+        expected = " or ".join(_type_phrase(e.validator_value) for e in type_errors)
+        return [(tuple(error.absolute_path), None, f"expected {expected}, {_got(error.instance)}")]
+    # Some shape had the right type: its complaint is the useful one.
+    relevant = [e for e in context if e not in type_errors]
+    best = best_match(relevant)
+    return _describe(best) if best is not None else [(tuple(error.absolute_path), None, "")]
+
+
+def _message(error: ValidationError) -> str:
+    keyword = error.validator
+    value = error.validator_value
+    instance = error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if keyword == "type":
+        message = f"expected {_type_phrase(value)}, {_got(instance)}"
+        if value == "string" and isinstance(instance, int | float):
+            message += " (put it in quotes)"
+        return message
+    if keyword == "enum":
+        choices = ", ".join(str(choice) for choice in value)
+        close = [c for c in value if str(c).lower() == str(instance).lower()]
+        close = close or difflib.get_close_matches(str(instance), [str(c) for c in value], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{_short(instance)} is not one of: {choices}{hint}"
+    if keyword == "minimum":
+        return f"{_short(instance)} is below the minimum {value}"
+    if keyword == "maximum":
+        return f"{_short(instance)} is above the maximum {value}"
+    if keyword == "exclusiveMinimum":
+        return f"{_short(instance)} must be greater than {value}"
+    if keyword in {"minItems", "minProperties", "minLength"}:
+        return "must not be empty" if value == 1 else f"needs at least {value} entries"
+    if keyword == "pattern":
+        hint = schema.get("x-message", f"does not match {value!r}")
+        return f"{_short(instance)} {hint}"
+    message = str(error.message)
+    return message if len(message) <= 120 else message[:117] + "..."
+
+
+def _unknown_key(key: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"{key!r} is not allowed here (did you mean {close[0]!r}?)"
+    return f"{key!r} is not allowed here (expected one of: {', '.join(allowed)})"
+
+
+def _type_phrase(value: Any) -> str:
+    names = value if isinstance(value, list) else [value]
+    return " or ".join(_TYPE_NAMES.get(str(name), str(name)) for name in names)
+
+
+def _got(instance: Any) -> str:
+    if instance is None:
+        return "got null"
+    if isinstance(instance, dict | list):
+        return f"got {_kind(instance)}"
+    return f"got {_kind(instance)} ({_short(instance)})"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+_CAPTURE = re.compile(r"\Aresponse(?=[.\[])")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _capture_path(source: str) -> paths.FieldPath:
+    rest = source[len("response") :]
+    rest = rest.removeprefix(".")
+    if not rest:
+        raise paths.PathSyntaxError(f"{source!r} needs a field path after 'response.'")
+    return paths.parse(rest)
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
+def _strings(value: Any, where: PathSegments) -> Iterator[tuple[PathSegments, str]]:
+    """Every string inside a value with its location (keys stay literal, as in templates)."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*where, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*where, str(key)))
+
+
+def _undefined(
+    name: str, index: int | str, captures: Mapping[str, int], available: set[str]
+) -> str:
+    captured_at = captures.get(name)
+    if captured_at == index:
+        return (
+            f"variable {name!r} is captured by this step; only later steps can use it"
+        )
+    if captured_at is not None:
+        return (
+            f"variable {name!r} is used before it is captured "
+            f"(by $.steps[{captured_at}])"
+        )
+    close = difflib.get_close_matches(name, sorted(available | set(captures)), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"undefined variable {name!r}: not a built-in nor captured by an earlier step{hint}"
+
+
+def _check_duplicate_names(results: Sequence[_Result]) -> None:
+    """Reports key on scenario names, so two files may not share one."""
+    first: dict[str, str] = {}
+    for result in results:
+        if result.name is None:
+            continue
+        if result.name in first:
+            result.problems.append(
+                Problem(
+                    result.file,
+                    result.name_line,
+                    "$.name",
+                    f"scenario name {result.name!r} is already used by {first[result.name]}",
+                )
+            )
+            result.problems.sort(key=lambda p: p.line)
+            result.scenario = None
+        else:
+            first[result.name] = result.file
+
+
+def _pointer(where: PathSegments) -> str:
+    out = ["$"]
+    for segment in where:
+        if isinstance(segment, int):
+            out.append(f"[{segment}]")
+        elif _IDENTIFIER.fullmatch(segment):
+            out.append(f".{segment}")
+        else:
+            out.append(f"[{segment!r}]")
+    return "".join(out)
+
+
+def _display(path: Path) -> str:
+    """A path as the user should see it: relative to the working directory when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
