@@ -1,0 +1,511 @@
+"""The report: built from scored results, saved as JSON, rendered from the saved JSON.
+
+:func:`build_report` is the only place that turns results into the report document, and it
+passes the whole document through the run's :class:`~converge.redact.Redactor` before anyone
+sees it. Every renderer (terminal table, Markdown for a PR comment, JUnit XML) reads that saved
+document, never the runner's state, so ``converge report FILE`` shows exactly what the run showed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from converge import __version__
+from converge.errors import ReportError
+from converge.model import TIERS, Priority, RunResult, ScenarioResult, StepResult
+from converge.redact import Redactor
+from converge.scoring import run_satisfaction
+
+REPORT_FORMAT = 1
+STICKY_MARKER = "<!-- converge-report -->"
+OUTCOMES = ("PASS", "FAIL", "WARN", "INFO")
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
+
+_TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+def build_report(
+    results: Sequence[ScenarioResult],
+    *,
+    api_url: str,
+    scenarios_dir: str,
+    started_at: datetime,
+    finished_at: datetime,
+    exit_code: int,
+    error: str | None,
+    thresholds: Mapping[Priority, float],
+    runs: int,
+    redactor: Redactor,
+) -> dict[str, Any]:
+    """The report document (plain JSON data), with every secret of every run redacted."""
+    secrets = {secret for result in results for run in result.runs for secret in run.secrets}
+    redactor = redactor.with_secrets(secrets)
+    ordered = sorted(results, key=lambda r: (_TIER_ORDER[r.priority], r.name, r.file))
+    document = {
+        "version": __version__,
+        "format": REPORT_FORMAT,
+        "api_url": api_url,
+        "scenarios_dir": scenarios_dir,
+        "started_at": started_at.isoformat(timespec="milliseconds"),
+        "finished_at": finished_at.isoformat(timespec="milliseconds"),
+        "duration_ms": round((finished_at - started_at).total_seconds() * 1000, 3),
+        "exit_code": exit_code,
+        "error": error,
+        "runs": runs,
+        "thresholds": {tier: float(thresholds[tier]) for tier in TIERS},
+        "summary": _summary(ordered),
+        "scenarios": [_scenario(result) for result in ordered],
+    }
+    redacted: dict[str, Any] = redactor.value(document)
+    return redacted
+
+
+def _summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
+    by_result: Counter[str] = Counter(r.outcome for r in results)
+    tiers: dict[str, dict[str, int]] = {}
+    for tier in TIERS:
+        in_tier = [r for r in results if r.priority == tier]
+        counts: Counter[str] = Counter(r.outcome for r in in_tier)
+        tiers[tier] = {
+            "total": len(in_tier),
+            "passed": sum(1 for r in in_tier if r.passed),
+            "failed": sum(1 for r in in_tier if not r.passed),
+            **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
+        }
+    return {
+        "total": len(results),
+        "passed": sum(1 for r in results if r.passed),
+        "failed": sum(1 for r in results if not r.passed),
+        "checks_passed": sum(r.checks_passed for r in results),
+        "checks_total": sum(r.checks_total for r in results),
+        "by_result": {outcome: by_result.get(outcome, 0) for outcome in OUTCOMES},
+        "by_tier": tiers,
+    }
+
+
+def _scenario(result: ScenarioResult) -> dict[str, Any]:
+    runs = [_run(number, run) for number, run in enumerate(result.runs, start=1)]
+    # The top-level steps are the most telling run: the first with a failed check, else run 1.
+    shown = next((run for run in runs if not run["all_passed"]), runs[0])
+    return {
+        "name": result.name,
+        "file": result.file,
+        "priority": result.priority,
+        "satisfaction": result.satisfaction,
+        "threshold": result.threshold,
+        "passed": result.passed,
+        "result": result.outcome,
+        "checks_passed": result.checks_passed,
+        "checks_total": result.checks_total,
+        "pass_rate": result.pass_rate,
+        "duration_ms": round(result.duration_ms, 3),
+        "steps_from_run": shown["run"],
+        "steps": shown["steps"],
+        "runs": runs,
+    }
+
+
+def _run(number: int, run: RunResult) -> dict[str, Any]:
+    return {
+        "run": number,
+        "satisfaction": run_satisfaction(run),
+        "checks_passed": run.checks_passed,
+        "checks_total": run.checks_total,
+        "all_passed": run.all_passed,
+        "duration_ms": round(run.duration_ms, 3),
+        "steps": [_step(step) for step in run.steps],
+    }
+
+
+def _step(step: StepResult) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "method": step.method,
+        "path": step.path,
+        "status_code": step.status_code,
+        "duration_ms": round(step.duration_ms, 3),
+        "error": step.error,
+        "checks_passed": step.checks_passed,
+        "checks_total": len(step.checks),
+        "checks": [
+            {
+                "kind": check.kind,
+                "target": check.target,
+                "expected": _json_safe(check.expected),
+                "actual": _json_safe(check.actual),
+                "passed": check.passed,
+                "message": check.message,
+            }
+            for check in step.checks
+        ],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """Tuples become lists; anything JSON cannot hold becomes its text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    return str(value)
+
+
+# --- saving and loading --------------------------------------------------------------------
+
+
+def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
+    """Write the JSON report so a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename below)
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            json.dump(document, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(handle.name).chmod(0o644)
+        Path(handle.name).replace(path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A saved report, checked against the report schema; :class:`ReportError` otherwise."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such report file") from None
+    except (OSError, ValueError) as error:
+        raise ReportError(f"{path}: not a readable JSON report: {error}") from None
+    problems = schema_problems(document)
+    if problems:
+        raise ReportError(f"{path}: not a converge report: {problems[0]}")
+    result: dict[str, Any] = document
+    return result
+
+
+def schema_problems(document: Any) -> list[str]:
+    """Every way the document departs from schemas/report.schema.json, as readable lines."""
+    # No stubs in the declared dependencies; the ignore stays harmless when they are installed.
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{error.json_path}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    ]
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def render_table(document: Mapping[str, Any], verbose: bool = False) -> str:
+    """The terminal view: one row per scenario, warnings, then the one-line verdict."""
+    lines: list[str] = []
+    scenarios = _ordered(document)
+    if scenarios:
+        rows = [
+            [
+                s["priority"],
+                _one_line(s["name"]),
+                _percent(s["satisfaction"]),
+                f"{s['checks_passed']}/{s['checks_total']}",
+                s["result"],
+                _seconds(s["duration_ms"]),
+            ]
+            for s in scenarios
+        ]
+        headers = ["Tier", "Scenario", "Satisfaction", "Checks", "Result", "Time"]
+        lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    if verbose:
+        for scenario in scenarios:
+            lines.append("")
+            lines.extend(_verbose_scenario(scenario))
+    warnings = warning_lines(document)
+    if warnings:
+        lines.append("")
+        lines.extend(warnings)
+    lines.append("")
+    lines.append(verdict(document))
+    return "\n".join(lines) + "\n"
+
+
+def warning_lines(document: Mapping[str, Any]) -> list[str]:
+    """One warning per important scenario below its threshold (they do not fail the run)."""
+    return [
+        f"warning: important scenario {_one_line(s['name'])!r} is below its threshold "
+        f"({_percent(s['satisfaction'])} < {_percent(s['threshold'])})"
+        for s in _ordered(document)
+        if s["result"] == "WARN"
+    ]
+
+
+def verdict(document: Mapping[str, Any]) -> str:
+    """One line saying whether the change may merge, and why."""
+    if document.get("error"):
+        first = str(document["error"]).splitlines()[0]
+        return f"ERROR: converge could not judge the change: {first}"
+    tiers = document["summary"]["by_tier"]
+    critical = tiers["critical"]
+    others = []
+    if tiers["important"]["failed"]:
+        others.append(f"{tiers['important']['failed']} important below threshold")
+    if tiers["nice-to-have"]["failed"]:
+        others.append(f"{tiers['nice-to-have']['failed']} nice-to-have below threshold")
+    tail = f" ({'; '.join(others)})" if others else ""
+    if critical["failed"]:
+        return (
+            f"FAIL: {critical['failed']} of {critical['total']} critical "
+            f"scenario{_s(critical['total'])} below threshold{tail}"
+        )
+    total = document["summary"]["total"]
+    passing = (
+        "no critical scenario selected"
+        if not critical["total"]
+        else "the critical scenario passes"
+        if critical["total"] == 1
+        else f"all {critical['total']} critical scenarios pass"
+    )
+    return (
+        f"PASS: {passing}; {document['summary']['passed']}/{total} "
+        f"scenario{_s(total)} at threshold{tail}"
+    )
+
+
+def render_markdown(document: Mapping[str, Any], sticky_marker: bool = True) -> str:
+    """A GitHub-flavoured summary for a PR comment; the hidden marker lets CI update it in place."""
+    lines = [STICKY_MARKER, ""] if sticky_marker else []
+    status = _status_word(document)
+    lines.append(f"### converge: {status}")
+    lines.append("")
+    lines.append(_md(verdict(document)))
+    scenarios = _ordered(document)
+    if scenarios:
+        rows = [
+            [
+                s["priority"],
+                _md(s["name"]),
+                _percent(s["satisfaction"]),
+                f"{s['checks_passed']}/{s['checks_total']}",
+                f"**{s['result']}**" if s["result"] != "PASS" else "PASS",
+                _seconds(s["duration_ms"]),
+            ]
+            for s in scenarios
+        ]
+        lines.append("")
+        lines.append(
+            tabulate(
+                rows,
+                headers=["Tier", "Scenario", "Satisfaction", "Checks", "Result", "Time"],
+                tablefmt="github",
+                disable_numparse=True,
+            )
+        )
+    failing = [s for s in scenarios if _failed_checks(s)]
+    if failing:
+        lines.extend(["", "<details><summary>Failed checks</summary>", ""])
+        for scenario in failing:
+            lines.append(f"**{_md(scenario['name'])}** ({_md(scenario['file'])})")
+            lines.append("")
+            for step, check in _failed_checks(scenario):
+                lines.append(
+                    f"- {_md(step['method'])} {_md(step['path'])}: {_md(_check_label(check))}: "
+                    f"{_md(check['message'])}"
+                )
+            lines.append("")
+        lines.append("</details>")
+    lines.append("")
+    lines.append(
+        f"<sub>converge {_md(str(document.get('version', '')))} · "
+        f"{_md(str(document.get('api_url', '')))} · {document.get('runs', 1)} run(s) per "
+        f"scenario</sub>"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(document: Mapping[str, Any]) -> str:
+    """JUnit XML: one testcase per scenario; each one below its threshold carries a failure."""
+    scenarios = _ordered(document)
+    failures = sum(1 for s in scenarios if not s["passed"])
+    errors = 1 if document.get("error") else 0
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": "converge",
+            "tests": str(len(scenarios) + errors),
+            "failures": str(failures),
+            "errors": str(errors),
+            "skipped": "0",
+            "time": _junit_time(document.get("duration_ms", 0)),
+            "timestamp": _xml(str(document.get("started_at", ""))),
+        },
+    )
+    if errors:
+        case = ET.SubElement(suite, "testcase", {"classname": "converge", "name": "run"})
+        error = ET.SubElement(
+            case, "error", {"message": _xml(str(document["error"]).splitlines()[0]),
+                            "type": "ConvergeError"}
+        )
+        error.text = _xml(str(document["error"]))
+    for scenario in scenarios:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"converge.{scenario['priority']}",
+                "name": _xml(scenario["name"]),
+                "file": _xml(scenario["file"]),
+                "time": _junit_time(scenario["duration_ms"]),
+            },
+        )
+        summary = (
+            f"satisfaction {_percent(scenario['satisfaction'])} "
+            f"({scenario['checks_passed']}/{scenario['checks_total']} checks), "
+            f"threshold {_percent(scenario['threshold'])}"
+        )
+        if not scenario["passed"]:
+            failure = ET.SubElement(
+                case, "failure", {"message": _xml(summary), "type": scenario["result"]}
+            )
+            failure.text = _xml(
+                "\n".join(
+                    f"{step['method']} {step['path']}: {_check_label(check)}: {check['message']}"
+                    for step, check in _failed_checks(scenario)
+                )
+            )
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml(summary)
+    root = ET.Element(
+        "testsuites",
+        {"name": "converge", "tests": suite.get("tests", "0"), "failures": str(failures),
+         "errors": str(errors)},
+    )
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# --- rendering helpers ---------------------------------------------------------------------
+
+
+def _ordered(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    scenarios: list[dict[str, Any]] = list(document.get("scenarios", []))
+    return sorted(
+        scenarios, key=lambda s: (_TIER_ORDER.get(s["priority"], len(TIERS)), s["name"], s["file"])
+    )
+
+
+def _verbose_scenario(scenario: Mapping[str, Any]) -> list[str]:
+    run_note = f", run {scenario['steps_from_run']}" if len(scenario.get("runs", [])) > 1 else ""
+    title = f"{scenario['priority']} / {_one_line(scenario['name'])}"
+    lines = [f"{title} ({_one_line(scenario['file'])}{run_note})"]
+    for step in scenario["steps"]:
+        status = step["status_code"] if step["status_code"] is not None else "---"
+        lines.append(
+            f"  {step['method']} {_one_line(step['path'])} -> {status} "
+            f"({step['duration_ms']:.0f} ms) {step['checks_passed']}/{step['checks_total']}"
+            f"  {_one_line(step['name'])}"
+        )
+        if step["error"]:
+            lines.append(f"      error: {_one_line(step['error'])}")
+        for check in step["checks"]:
+            if check["passed"]:
+                continue
+            lines.append(f"    x {_check_label(check)}")
+            lines.append(f"        expected: {_one_line(_text(check['expected']))}")
+            lines.append(f"        actual:   {_one_line(_text(check['actual']))}")
+            if check["message"]:
+                lines.append(f"        {_one_line(check['message'])}")
+    return lines
+
+
+def _failed_checks(scenario: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [
+        (step, check)
+        for step in scenario["steps"]
+        for check in step["checks"]
+        if not check["passed"]
+    ]
+
+
+def _check_label(check: Mapping[str, Any]) -> str:
+    kind, target = check["kind"], _one_line(check["target"])
+    return kind if target == kind else f"{kind} {target}"
+
+
+def _status_word(document: Mapping[str, Any]) -> str:
+    if document.get("error"):
+        return "ERROR"
+    return "FAIL" if document.get("exit_code") == 1 else "PASS"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2f}%".replace(".00%", "%")
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:.2f}s"
+
+
+def _junit_time(ms: float) -> str:
+    return f"{ms / 1000:.3f}"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "(nothing)"
+    return json.dumps(value, ensure_ascii=False)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text: str) -> str:
+    """Terminal-safe: no newlines or escape sequences from hostile scenario files or APIs."""
+    return _CONTROL.sub(" ", str(text))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~@])")
+
+
+def _md(text: str) -> str:
+    """Inert Markdown: no links, images, HTML, mentions or table breaks from hostile text."""
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can hold (ElementTree escapes markup but not invalid characters)."""
+    return _XML_INVALID.sub("?", text)
+
+
+def sorted_names(document: Mapping[str, Any]) -> Iterable[str]:
+    """Scenario names in the order every renderer shows them (tier, then name)."""
+    return [s["name"] for s in _ordered(document)]
