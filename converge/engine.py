@@ -1,0 +1,197 @@
+"""The whole run in one place: load, select, pre-flight, run, score, report.
+
+:func:`execute` is what ``converge run`` and the Invoke tasks call. It returns the exit code when
+converge could judge the change (0 or 1) and raises the :class:`~converge.errors.ConvergeError`
+when it could not (exit 2), after writing the report either way, so CI always has a report (with
+``error`` set) to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
+from converge.model import TIERS, Priority, Scenario, ScenarioResult
+from converge.progress import Progress
+from converge.redact import Redactor
+from converge.report import (
+    build_report,
+    render_junit,
+    render_markdown,
+    render_table,
+    write_report_atomic,
+)
+from converge.runner import DEFAULT_TIMEOUT, PREFLIGHT_TIMEOUT, ApiOrigin, RunnerConfig, preflight
+from converge.runner import run_all as run_scenarios
+from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
+from converge.tokens import DEFAULT_JWT_SECRET
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    scenarios_dir: Path
+    api_url: str
+    report_file: Path | None = None
+    runs: int = 1
+    priority: Priority | None = None  # None: every tier
+    name_filter: str | None = None  # case-insensitive substring of the scenario name
+    thresholds: Mapping[Priority, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    timeout: float = DEFAULT_TIMEOUT
+    workers: int = 4
+    verbose: bool = False
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    secrets: tuple[str, ...] = ()  # more values to redact (HOLDOUT_PAT is always added)
+    markdown_file: Path | None = None
+    junit_file: Path | None = None
+
+
+def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
+    """Run the scenarios and report. Returns 0 or 1; raises the ConvergeError of an exit 2."""
+    check_options(options)
+    started = _now()
+    redactor = Redactor.from_environment([options.jwt_secret, *options.secrets])
+    results: list[ScenarioResult] = []
+    failure: ConvergeError | None = None
+    code = EXIT_ERROR
+    try:
+        scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
+        origin = ApiOrigin(options.api_url)
+        if options.verbose:
+            err.write(
+                f"converge: {len(scenarios)} scenario(s) x {options.runs} run(s) against "
+                f"{origin.base_url}, {options.workers} worker(s)\n"
+            )
+        preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT))
+        results = _run(scenarios, options, err, redactor)
+        code = exit_code(results)
+    except ConvergeError as error:
+        failure = error
+        failure.message = redactor.text(failure.message)
+
+    document = build_report(
+        results,
+        api_url=options.api_url,
+        scenarios_dir=str(options.scenarios_dir),
+        started_at=started,
+        finished_at=_now(),
+        exit_code=failure.exit_code if failure else code,
+        error=failure.message if failure else None,
+        thresholds=options.thresholds,
+        runs=options.runs,
+        redactor=redactor,
+    )
+    if failure is None:
+        out.write(render_table(document, verbose=options.verbose))
+        out.flush()
+    try:
+        _write_outputs(document, options)
+    except OSError as error:
+        problem = f"cannot write the report: {error}"
+        if failure is not None:
+            failure.message += f"\n{problem}"
+        else:
+            raise ReportError(problem) from None
+    if failure is not None:
+        raise failure
+    return code
+
+
+def validate(scenarios_dir: Path) -> list[Scenario]:
+    """Load and validate every scenario file; no request is sent."""
+    return load(scenarios_dir)
+
+
+def load(scenarios_dir: Path) -> list[Scenario]:
+    from converge.scenario import load_dir
+
+    return load_dir(scenarios_dir)
+
+
+def select(
+    scenarios: Sequence[Scenario], priority: Priority | None, name_filter: str | None
+) -> list[Scenario]:
+    """The scenarios to run; :class:`NoScenariosError` when the filters leave none."""
+    needle = (name_filter or "").casefold()
+    chosen = [
+        s
+        for s in scenarios
+        if (priority is None or s.priority == priority) and needle in s.name.casefold()
+    ]
+    if not chosen:
+        filters = []
+        if priority is not None:
+            filters.append(f"priority {priority}")
+        if name_filter:
+            filters.append(f"name containing {name_filter!r}")
+        raise NoScenariosError(
+            f"no scenario matches {' and '.join(filters)} "
+            f"({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} loaded)"
+        )
+    return chosen
+
+
+def check_options(options: RunOptions) -> None:
+    """Reject impossible option values with a message naming the option."""
+    if options.runs < 1:
+        raise ConfigError(f"--runs must be at least 1 (got {options.runs})")
+    if options.workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {options.workers})")
+    if not options.timeout > 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds (got {options.timeout})")
+    if options.priority is not None and options.priority not in TIERS:
+        raise ConfigError(f"--priority must be one of {', '.join(TIERS)}")
+    for tier in TIERS:
+        value = options.thresholds.get(tier)
+        if value is None or not 0 <= value <= 100:
+            raise ConfigError(f"threshold for {tier} must be between 0 and 100 (got {value})")
+
+
+def _run(
+    scenarios: Sequence[Scenario], options: RunOptions, err: TextIO, redactor: Redactor
+) -> list[ScenarioResult]:
+    config = RunnerConfig(
+        api_url=options.api_url,
+        timeout=options.timeout,
+        workers=options.workers,
+        runs=options.runs,
+        jwt_secret=options.jwt_secret,
+    )
+    progress = Progress(len(scenarios) * options.runs, err)
+    try:
+        runs = run_scenarios(
+            scenarios,
+            config,
+            on_run=lambda scenario, run: progress.advance(
+                redactor.text(scenario.name), run.all_passed
+            ),
+        )
+    finally:
+        progress.close()
+    return [
+        score(scenario, scenario_runs, options.thresholds)
+        for scenario, scenario_runs in zip(scenarios, runs, strict=True)
+    ]
+
+
+def _write_outputs(document: dict[str, object], options: RunOptions) -> None:
+    if options.report_file is not None:
+        write_report_atomic(document, options.report_file)
+    if options.markdown_file is not None:
+        _write_text(options.markdown_file, render_markdown(document, sticky_marker=True))
+    if options.junit_file is not None:
+        _write_text(options.junit_file, render_junit(document))
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
