@@ -1,0 +1,113 @@
+"""The whole ``invoke converge`` run: twins up, pull the holdouts, run them, twins down.
+
+:func:`converge` is the pipeline in one short function; the rest of the module picks the API
+URL and builds the twins' configuration from the settings. Errors are not handled here: they
+travel up as :class:`~converge.errors.ConvergeError` (twins that will not start, holdouts that
+cannot be pulled, bad scenarios: all exit 2) to the task's ``guard``, after ``twins.running`` has
+taken the stack down on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from converge import engine, holdouts, twins
+from converge.config import Settings
+from converge.model import Priority
+
+Say = Callable[[str], None]
+
+STATE_DIR = ".converge"  # under the project root, git-ignored: the process backend's state
+
+
+@dataclass(frozen=True)
+class Options:
+    """The flags of ``invoke converge``."""
+
+    keep: bool = False  # leave the twins running afterwards
+    no_twins: bool = False  # run against an API that is already up
+    runs: int = 1
+    priority: Priority | None = None  # only this tier
+    backend: twins.BackendChoice | None = None  # None: the configured one
+    verbose: bool = False
+
+
+def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> int:
+    """Run the pipeline; return the engine's exit code (0 or 1). Raises ConvergeError (exit 2)."""
+
+    def say(message: str) -> None:
+        print(message, file=err, flush=True)
+
+    if options.no_twins:
+        return _pull_and_run(settings, options, _external_api_url(settings, options, say), out, err)
+    backend = twins.select_backend(twins_config(settings, options.backend), say)
+    with twins.running(backend, keep=options.keep) as statuses:
+        code = _pull_and_run(settings, options, _stack_api_url(settings, statuses), out, err)
+    if options.keep:
+        say(f"twins: left running ({backend.name} backend); stop them with `invoke twins.down`")
+    return code
+
+
+def _pull_and_run(
+    settings: Settings, options: Options, api_url: str, out: TextIO, err: TextIO
+) -> int:
+    scenarios = holdouts.pull(
+        settings.holdouts_repo,
+        settings.holdouts_ref,
+        settings.scenarios_dir,
+        root=settings.root,
+        token=settings.holdout_pat,
+        say=lambda message: print(message, file=err, flush=True),
+    )
+    run_options = engine.RunOptions(
+        scenarios_dir=scenarios,
+        api_url=api_url,
+        report_file=settings.report_file,
+        runs=options.runs,
+        priority=options.priority,
+        thresholds=dict(settings.thresholds),
+        timeout=settings.timeout,
+        workers=settings.workers,
+        jwt_secret=settings.jwt_secret,
+        verbose=options.verbose,
+    )
+    return engine.execute(run_options, out, err)
+
+
+def twins_config(
+    settings: Settings, backend: twins.BackendChoice | None = None
+) -> twins.TwinsConfig:
+    """The twins' configuration from the settings (``backend`` forces one, e.g. ``--backend``)."""
+    return twins.TwinsConfig(
+        backend=backend or settings.twins_backend,
+        compose_file=settings.compose_file,
+        compose_project=settings.compose_project,
+        state_dir=settings.root / STATE_DIR,
+        jwt_secret=settings.jwt_secret,
+    )
+
+
+def _stack_api_url(settings: Settings, statuses: Sequence[twins.ServiceStatus]) -> str:
+    # API_URL set on purpose wins even over the stack just started (e.g. an API run by hand in
+    # a debugger, talking to these twins).
+    if settings.api_url_from_env:
+        return settings.api_url
+    for status in statuses:
+        if status.name == twins.API_SERVICE and status.url:
+            return status.url
+    return settings.api_url
+
+
+def _external_api_url(settings: Settings, options: Options, say: Say) -> str:
+    if settings.api_url_from_env:
+        say(f"api: {settings.api_url} (from API_URL)")
+        return settings.api_url
+    # Twins left up by `invoke twins.up` or `converge --keep` run on ports chosen at start.
+    running = twins.select_backend(twins_config(settings, options.backend), say).api_url()
+    if running:
+        say(f"api: {running} (the running twins' gravix-api)")
+        return running
+    say(f"api: {settings.api_url} (setup.cfg [converge] api_url)")
+    return settings.api_url
