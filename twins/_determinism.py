@@ -1,0 +1,92 @@
+"""The seeded id generator and the controllable clock every twin draws from.
+
+The same ``TWIN_SEED`` gives the same sequence of ids after every start and every reset, and a
+frozen ``TWIN_CLOCK`` gives the same timestamps, so two runs of a scenario see the same responses.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from datetime import UTC, datetime, timedelta
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant; a trailing ``Z`` and a missing offset both mean UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Clock:
+    """Real time by default; frozen at an instant when told, and movable either way.
+
+    The offset survives in real-time mode so ``advance`` works without freezing: a twin can be
+    moved an hour ahead (tokens expire, webhooks go stale) while time keeps flowing.
+    """
+
+    def __init__(self, frozen_at: datetime | None = None) -> None:
+        self._start = frozen_at
+        self._frozen: datetime | None = frozen_at
+        self._offset = timedelta()
+
+    def now(self) -> datetime:
+        if self._frozen is not None:
+            return self._frozen
+        return datetime.now(UTC) + self._offset
+
+    def timestamp(self) -> int:
+        return int(self.now().timestamp())
+
+    def iso(self) -> str:
+        return self.now().isoformat()
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def set(self, instant: datetime) -> None:
+        self._frozen = instant
+
+    def advance(self, seconds: float) -> None:
+        if self._frozen is not None:
+            self._frozen += timedelta(seconds=seconds)
+        else:
+            self._offset += timedelta(seconds=seconds)
+
+    def unfreeze(self) -> None:
+        self._frozen = None
+        self._offset = timedelta()
+
+    def reset(self) -> None:
+        self._frozen = self._start
+        self._offset = timedelta()
+
+
+class IdGenerator:
+    """Ids from a generator seeded by the twin's name and ``TWIN_SEED``.
+
+    The name is part of the seed so two twins started with the same seed do not hand out
+    the same suffixes, which would make a mix-up between services look like a match.
+    """
+
+    def __init__(self, seed: str, name: str) -> None:
+        self._seed = f"{seed}:{name}"
+        self._random = random.Random(self._seed)
+
+    def reset(self) -> None:
+        self._random = random.Random(self._seed)
+
+    def token(self, length: int = 24, alphabet: str = ALPHANUMERIC) -> str:
+        return "".join(self._random.choice(alphabet) for _ in range(length))
+
+    def prefixed(self, prefix: str, length: int = 24) -> str:
+        return f"{prefix}{self.token(length)}"
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+
+    def hex(self, length: int = 32) -> str:
+        return self.token(length, "0123456789abcdef")
