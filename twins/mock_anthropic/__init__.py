@@ -1,0 +1,1 @@
+"""mock-anthropic: the Messages API (plain and streaming) and the models list."""
