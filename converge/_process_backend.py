@@ -124,9 +124,9 @@ class ProcessBackend:
         try:
             for service in services:
                 started.append(self._spawn(service.name, ports, urls))
-            # Recorded before the wait, so that a converge killed right now leaves a state the
-            # next `up` or `down` can clean up after.
-            self._save(started)
+                # Recorded as each one starts, so that a converge killed right now (even by
+                # SIGKILL) leaves a state the next `up` or `down` can clean up after.
+                self._save(started)
             self._say(
                 f"twins: started {len(started)} services, waiting for their health checks "
                 f"(up to {self._config.startup_timeout:g}s)"
@@ -134,7 +134,8 @@ class ProcessBackend:
             self._wait_healthy(started)
         except BaseException as error:
             try:
-                self._stop(started)
+                # The children too: a signal may land between Popen and the append above.
+                self._stop(started, also=list(self._children))
                 self._state_path.unlink(missing_ok=True)
             except TwinsError as stop_error:
                 error.add_note(str(stop_error))
@@ -239,9 +240,12 @@ class ProcessBackend:
 
     # --- stopping ------------------------------------------------------------------------------
 
-    def _stop(self, started: Iterable[_Started]) -> None:
-        """SIGTERM every session, wait, SIGKILL what is left, and verify that all are gone."""
-        sessions = [entry.pid for entry in started if _is_ours(entry)]
+    def _stop(self, started: Iterable[_Started], also: Iterable[int] = ()) -> None:
+        """SIGTERM every session, wait, SIGKILL what is left, and verify that all are gone.
+
+        ``also``: sessions led by children of this process, known to be ours without a check.
+        """
+        sessions = sorted({entry.pid for entry in started if _is_ours(entry)} | set(also))
         if not sessions:
             return
         for sid in sessions:

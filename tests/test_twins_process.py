@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -432,6 +433,42 @@ def test_a_signal_during_a_run_tears_the_stack_down(
     finally:
         driver.kill()
         driver.communicate()
+    assert wait_gone(pids, groups=True) == []
+    assert not (tmp_path / "state" / STATE_FILE).exists()
+
+
+def test_a_signal_while_waiting_for_health_stops_what_was_started(tmp_path, watched_processes):
+    script = DRIVER + textwrap.dedent(
+        """
+        config = standin_config(tmp_path, extra_env={"gravix-api": {"STANDIN_UNHEALTHY": "1"}})
+        with running(ProcessBackend(config)):
+            pass
+        """
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    watched_processes.add(driver.pid)
+    try:
+        pids: list[int] = []
+        for _ in range(600):  # up to a minute for the four services to be recorded
+            pids = recorded_pids(tmp_path / "state") if (tmp_path / "state").is_dir() else []
+            if len(pids) == len(NAMES):
+                break
+            time.sleep(0.1)
+        watched_processes.add(*pids)
+        assert len(pids) == len(NAMES)
+
+        driver.send_signal(signal.SIGTERM)
+
+        assert driver.wait(timeout=60) == 143
+    finally:
+        driver.kill()
+        driver.wait()
     assert wait_gone(pids, groups=True) == []
     assert not (tmp_path / "state" / STATE_FILE).exists()
 
