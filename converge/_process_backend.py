@@ -43,6 +43,8 @@ STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL, and again for SIGKILL t
 POLL_INTERVAL = 0.1
 HEALTH_TIMEOUT = 1.0
 _PROC = Path("/proc")
+# Credentials converge itself may hold that no service of the stack needs: not handed down.
+_WITHHELD_VARIABLES = frozenset({"HOLDOUT_PAT", "GITHUB_TOKEN", "GH_TOKEN"})
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ class ProcessBackend:
         service = self._config.service(name)
         port = ports[name]
         log_path = self._log_path(name)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **service_env(service, urls, self._config)}
+        inherited = {k: v for k, v in os.environ.items() if k not in _WITHHELD_VARIABLES}
+        env = {**inherited, "PYTHONUNBUFFERED": "1", **service_env(service, urls, self._config)}
         argv = [
             self._config.python,
             "-m",

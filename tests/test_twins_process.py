@@ -165,6 +165,21 @@ def test_services_are_wired_to_each_others_urls_and_the_secrets(make_backend):
     assert env_of("mock-supabase")["JWT_SECRET"] == api["JWT_SECRET"]
 
 
+def test_converge_credentials_are_not_handed_to_the_services(make_backend, monkeypatch):
+    monkeypatch.setenv("HOLDOUT_PAT", "ghp_not_for_the_twins")
+    monkeypatch.setenv("CONVERGE_TEST_MARKER", "inherited")
+    backend = make_backend()
+    api = backend.up()[-1]
+
+    import urllib.request
+
+    assert api.url is not None
+    with urllib.request.urlopen(f"{api.url}/env", timeout=5) as response:
+        env = json.loads(response.read())
+    assert "HOLDOUT_PAT" not in env
+    assert env["CONVERGE_TEST_MARKER"] == "inherited"
+
+
 def test_logs_show_each_service_output_under_its_name(make_backend):
     backend = make_backend()
     backend.up()
