@@ -28,6 +28,7 @@ class Recorded:
     path: str  # with the query string
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # tells connections apart: pooled requests share one
 
     @property
     def json(self) -> Any:
@@ -53,6 +54,8 @@ class TestServer:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # how many requests were ever being handled at once
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((HOST, 0), _make_handler(self))
@@ -89,6 +92,12 @@ class TestServer:
     def _record(self, request: Recorded) -> None:
         with self._lock:
             self.requests.append(request)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _answer(self, request: Recorded) -> Reply:
         path = urlsplit(request.path).path
@@ -123,9 +132,16 @@ def _make_handler(server: TestServer) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = Recorded(self.command, self.path, dict(self.headers.items()), body)
+            request = Recorded(
+                self.command, self.path, dict(self.headers.items()), body, self.client_address[1]
+            )
             server._record(request)
-            reply = server._answer(request)
+            try:
+                self._reply(server._answer(request))
+            finally:
+                server._done()
+
+        def _reply(self, reply: Reply) -> None:
             if reply.delay:
                 server.stopping.wait(min(reply.delay, 30))  # bounded, and ends at shutdown
             if reply.action == "drop":

@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import jwt
+import pytest
+
+from converge.errors import ApiUnreachableError, ConfigError
+from converge.model import Scenario
+from converge.runner import ApiOrigin, OriginError, RunnerConfig, preflight, run_all
+from converge.scenario import load_dir
+from converge.tokens import DEFAULT_JWT_SECRET
+from tests.support.servers import Reply, TestServer, free_port
+
+
+def scenarios_from(tmp_path: Path, files: dict[str, str]) -> list[Scenario]:
+    root = tmp_path / "scenarios"
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+    return load_dir(root)
+
+
+def one(tmp_path: Path, text: str) -> Scenario:
+    return scenarios_from(tmp_path, {"critical/s.yaml": text})[0]
+
+
+def run_one(server: TestServer, scenario: Scenario, **config: object):
+    return run_all([scenario], RunnerConfig(api_url=server.url, **config))[0][0]  # type: ignore[arg-type]
+
+
+def messages(run) -> list[str]:
+    return [check.message for step in run.steps for check in step.checks if not check.passed]
+
+
+def test_steps_run_in_order_and_captures_chain(http_server, tmp_path):
+    http_server.json("/v1/things", {"items": [{"id": "t-1"}, {"id": "t-2"}]}, method="POST")
+    http_server.json("/v1/things/t-2", {"id": "t-2", "count": 3})
+    scenario = one(tmp_path, """
+        name: chain
+        steps:
+          - {method: POST, path: /v1/things, capture: {second: "response.items[1].id"}}
+          - path: /v1/things/{{second}}
+            capture: {count: response.count}
+          - method: POST
+            path: /echo
+            body: {n: "{{count}}", label: "n={{count}}", ids: ["{{second}}"]}
+            expect:
+              body_equals: {body.n: 3, body.label: "n=3", body.ids.0: t-2}
+        """)
+    run = run_one(http_server, scenario)
+    assert messages(run) == []
+    assert [r.path for r in http_server.requests] == ["/v1/things", "/v1/things/t-2", "/echo"]
+    sent = http_server.requests[2].json
+    assert sent["n"] == 3 and isinstance(sent["n"], int)  # typed template kept the integer
+
+
+def test_a_failed_check_does_not_stop_later_steps(http_server, tmp_path):
+    scenario = one(tmp_path, """
+        name: partial
+        steps:
+          - {path: /missing, expect: {status: 200}}
+          - {path: /echo, expect: {status: 200, body_contains: ['"GET"']}}
+        """)
+    run = run_one(http_server, scenario)
+    assert (run.checks_passed, run.checks_total) == (2, 3)
+    assert len(http_server.requests) == 2
+
+
+def test_a_step_using_a_failed_capture_is_not_sent(http_server, tmp_path):
+    scenario = one(tmp_path, """
+        name: broken chain
+        steps:
+          - {path: /echo, capture: {token: response.no.such.field}}
+          - path: /echo
+            headers: {X-Token: "{{token}}"}
+            expect: {status: 200, body_contains: [a, b]}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    skipped = run.steps[1]
+    assert skipped.status_code is None
+    assert [c.passed for c in skipped.checks] == [False, False, False]
+    assert all("'token'" in c.message for c in skipped.checks)
+    assert len(http_server.requests) == 2  # steps 1 and 3; step 2 never left the runner
+    assert run.steps[2].checks[0].passed
+
+
+def test_a_timeout_fails_the_step_and_the_run_goes_on(http_server, tmp_path):
+    scenario = one(tmp_path, """
+        name: slow
+        steps:
+          - {path: "/slow?seconds=5", timeout: 0.3, expect: {status: 200, body_contains: [slow]}}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.steps[0].error is not None and "timed out" in run.steps[0].error
+    assert [c.passed for c in run.steps[0].checks] == [False, False]
+    assert run.steps[1].checks[0].passed
+
+
+def test_the_default_timeout_applies_when_the_step_sets_none(http_server, tmp_path):
+    scenario = one(tmp_path, """
+        name: slow default
+        steps: [{path: "/slow?seconds=5"}]
+        """)
+    run = run_one(http_server, scenario, timeout=0.3)
+    assert "within 0.3s" in (run.steps[0].error or "")
+
+
+@pytest.mark.parametrize("action", ["drop", "reset"])
+def test_a_dropped_connection_fails_the_step_and_the_run_goes_on(http_server, tmp_path, action):
+    http_server.route("GET", "/broken", Reply(action=action))
+    scenario = one(tmp_path, """
+        name: broken
+        steps:
+          - {path: /broken, expect: {status: 200}}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.steps[0].status_code is None
+    assert run.steps[0].error
+    assert not run.steps[0].checks[0].passed
+    assert run.steps[1].checks[0].passed
+
+
+def test_connection_refused_fails_every_step_with_a_clear_message(tmp_path):
+    scenario = one(tmp_path, """
+        name: nobody home
+        steps: [{path: /a}, {path: /b, expect: {status: 200, body_contains: [x]}}]
+        """)
+    run = run_all([scenario], RunnerConfig(api_url=f"http://127.0.0.1:{free_port()}"))[0][0]
+    assert run.checks_passed == 0 and run.checks_total == 3
+    assert all(step.error == "connection refused" for step in run.steps)
+
+
+def test_non_json_body_fails_field_checks_but_not_the_run(http_server, tmp_path):
+    http_server.route("GET", "/html", Reply(body="<html>oops</html>"))
+    scenario = one(tmp_path, """
+        name: html
+        steps:
+          - path: /html
+            expect: {status: 200, body_contains: [oops], body_equals: {a: 1}}
+            capture: {v: response.a}
+        """)
+    run = run_one(http_server, scenario)
+    assert [c.passed for c in run.steps[0].checks] == [True, True, False, False]
+    assert "not JSON" in run.steps[0].checks[2].message
+
+
+def test_redirects_are_not_followed(http_server, tmp_path):
+    elsewhere = TestServer()
+    elsewhere.start()
+    try:
+        http_server.route("GET", "/go", Reply(status=302, headers={"Location": elsewhere.url}))
+        scenario = one(tmp_path, """
+            name: redirect
+            steps: [{path: /go, expect: {status: 302}}]
+            """)
+        run = run_one(http_server, scenario)
+        assert run.checks_passed == 1
+        assert elsewhere.requests == []
+    finally:
+        elsewhere.stop()
+    assert not elsewhere.running
+
+
+def test_a_rendered_path_never_changes_the_origin(http_server, tmp_path):
+    http_server.json("/v1/next", {"next": "@127.0.0.2:1/steal"})
+    scenario = one(tmp_path, """
+        name: hostile capture
+        steps:
+          - {path: /v1/next, capture: {next: response.next}}
+          - {path: "/{{next}}"}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.all_passed
+    # The path is appended to the base URL, so "/@127.0.0.2:1/steal" stays on our server.
+    assert http_server.requests[-1].path == "/@127.0.0.2:1/steal"
+
+
+def test_origin_check_rejects_paths_that_would_leave_the_api():
+    origin = ApiOrigin("http://127.0.0.1:9/api/")
+    assert origin.url_for("/v1/x?a=1") == "http://127.0.0.1:9/api/v1/x?a=1"
+    for hostile in ["http://127.0.0.2/x", "@127.0.0.2/x", "/x\r\nHost: evil", ""]:
+        with pytest.raises(OriginError):
+            origin.url_for(hostile)
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "127.0.0.1:8000", "http://u:p@127.0.0.1/",
+                                 "file:///etc/passwd"])
+def test_only_http_api_urls_are_accepted(url):
+    with pytest.raises(ConfigError):
+        ApiOrigin(url)
+
+
+def test_tokens_are_fresh_per_run_and_recorded_as_secrets(http_server, tmp_path):
+    scenario = one(tmp_path, """
+        name: auth
+        steps:
+          - path: /echo
+            headers: {Authorization: "Bearer {{free_user_token}}"}
+        """)
+    results = run_all([scenario], RunnerConfig(api_url=http_server.url, runs=3))[0]
+    assert len(results) == 3
+    sent = [r.headers["Authorization"] for r in http_server.requests]
+    subs = {jwt.decode(v.split()[1], DEFAULT_JWT_SECRET, ["HS256"], audience="authenticated")["sub"]
+            for v in sent}
+    assert len(subs) == 3  # a fresh user per run
+    for run, value in zip(results, sent, strict=True):
+        assert value in run.secrets and value.split()[1] in run.secrets
+
+
+def test_one_connection_per_worker_is_reused(http_server, tmp_path):
+    scenario = one(tmp_path, """
+        name: many
+        steps: [{path: /echo}, {path: /echo}, {path: /echo}, {path: /echo}]
+        """)
+    run_all([scenario], RunnerConfig(api_url=http_server.url, workers=1, runs=3))
+    assert len(http_server.requests) == 12
+    assert len({r.client_port for r in http_server.requests}) == 1
+
+
+def test_workers_run_scenarios_in_parallel_with_steps_in_order(http_server, tmp_path):
+    files = {
+        f"critical/s{i}.yaml": f"""
+            name: parallel {i}
+            steps:
+              - {{path: "/slow?seconds=0.3&s={i}&step=1"}}
+              - {{path: "/echo?s={i}&step=2"}}
+            """
+        for i in range(4)
+    }
+    scenarios = scenarios_from(tmp_path, files)
+    results = run_all(scenarios, RunnerConfig(api_url=http_server.url, workers=4))
+    assert all(runs[0].all_passed for runs in results)
+    assert http_server.max_in_flight > 1
+    for i in range(4):
+        order = [r.path for r in http_server.requests if f"s={i}&" in r.path]
+        assert order == [f"/slow?seconds=0.3&s={i}&step=1", f"/echo?s={i}&step=2"]
+
+
+def test_results_line_up_with_the_scenarios(http_server, tmp_path):
+    files = {f"critical/s{i}.yaml": f"name: s{i}\nsteps: [{{path: /x{i}}}]\n" for i in range(6)}
+    for i in range(6):
+        http_server.json(f"/x{i}", {}, status=200 if i % 2 else 404)
+    scenarios = scenarios_from(tmp_path, files)
+    results = run_all(scenarios, RunnerConfig(api_url=http_server.url, workers=3, runs=2))
+    for scenario, runs in zip(scenarios, results, strict=True):
+        index = int(scenario.name[1:])
+        assert len(runs) == 2
+        assert all(run.steps[0].path == f"/x{index}" for run in runs)
+
+
+def test_preflight_accepts_any_http_answer(http_server):
+    preflight(ApiOrigin(http_server.url))  # "/" is a 404 on this server
+    assert http_server.requests[0].path == "/"
+
+
+def test_preflight_without_an_answer_is_an_error():
+    with pytest.raises(ApiUnreachableError, match="does not answer"):
+        preflight(ApiOrigin(f"http://127.0.0.1:{free_port()}"), timeout=2)
