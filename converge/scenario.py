@@ -64,13 +64,13 @@ class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, minus the YAML 1.1 scalar surprises (see the module docstring)."""
 
 
-# Dropped: 1.1 booleans (yes/no/on/off), 1.1 ints (010 octal, 1:30 sexagesimal, 1_000),
+# Dropped: 1.1 booleans (yes/no/on/off), 1.1 numbers (010 octal, 1:30 sexagesimal, 1_000),
 # timestamps (not JSON), and the "=" / "!" value and yaml tags, which have no safe constructor.
 _Loader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp)
         for tag, regexp in resolvers
-        if tag not in {_BOOL, _INT, _TAG + "timestamp", _TAG + "value", _TAG + "yaml"}
+        if tag not in {_BOOL, _INT, _FLOAT, _TAG + "timestamp", _TAG + "value", _TAG + "yaml"}
     ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -81,19 +81,32 @@ _Loader.add_implicit_resolver(
     _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
 )
 
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+)"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+# What each plain tag accepts, checked on every scalar before construction: an explicit tag with
+# a malformed value (``!!float abc``, ``!!bool maybe``) would fail inside PyYAML with a bare
+# IndexError or KeyError and no line.
+_SCALAR_TEXT = {
+    _INT: re.compile(r"[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)"),
+    _FLOAT: re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"),
+    _BOOL: re.compile(r"true|True|TRUE|false|False|FALSE"),
+}
+
 
 def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
     assert isinstance(node, ScalarNode)
-    text = str(loader.construct_scalar(node)).replace("_", "")
+    text = str(loader.construct_scalar(node))
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
-    base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2], 10)
-    try:
-        return sign * int(digits[2:] if base != 10 else digits, base)
-    except ValueError:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{text!r} is not an integer", node.start_mark
-        ) from None
+    base = {"0x": 16, "0o": 8}.get(digits[:2], 10)
+    return sign * int(digits[2:] if base != 10 else digits, base)
 
 
 _Loader.add_constructor(_INT, _construct_int)
@@ -286,7 +299,9 @@ class _FileChecker:
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 if mark is not None else 1
             detail = error.problem or "invalid YAML"
-            if error.context:
+            if error.context and detail.startswith("but "):
+                detail = f"{error.context}, {detail}"  # "expected X, but found Y"
+            elif error.context:
                 detail = f"{detail} ({error.context})"
             self.problem(line, (), f"YAML syntax error: {detail}")
         except yaml.reader.ReaderError as error:
@@ -298,9 +313,9 @@ class _FileChecker:
             self.problem(1, (), f"YAML error: {error}")
         except RecursionError:
             self.problem(1, (), "the YAML is nested too deeply")
-        except (ValueError, TypeError, OverflowError) as error:
-            # An explicit tag with a malformed value (``!!float abc``) fails inside PyYAML's
-            # constructors with a plain Python error; for converge it is still bad input.
+        except (ValueError, TypeError, LookupError, AttributeError) as error:
+            # A last line of defence: PyYAML's constructors raise plain Python errors on some
+            # malformed input the inspector did not foresee; for converge it is still bad input.
             self.problem(1, (), f"YAML value error: {error}")
         finally:
             if loader is not None:
@@ -546,7 +561,9 @@ class _NodeInspector:
             return 1
         self.open.add(key)
         size = 1
-        if isinstance(node, MappingNode):
+        if isinstance(node, MappingNode | SequenceNode) and node.tag not in {_MAP, _SEQ}:
+            self.report(node, where, f"YAML tag {_short_tag(node.tag)} is not supported here")
+        elif isinstance(node, MappingNode):
             size += self.walk_mapping(node, where)
         elif isinstance(node, SequenceNode):
             for index, item in enumerate(node.value):
@@ -592,15 +609,24 @@ class _NodeInspector:
 
     def check_scalar(self, node: Node, where: PathSegments) -> None:
         if node.tag not in _PLAIN_TAGS:
-            tag = node.tag.replace(_TAG, "!!")
             self.report(
                 node,
                 where,
-                f"YAML tag {tag} is not supported: scenario values are plain JSON "
-                "(text, numbers, true/false, null, lists, mappings)",
+                f"YAML tag {_short_tag(node.tag)} is not supported: scenario values are plain "
+                "JSON (text, numbers, true/false, null, lists, mappings)",
             )
-        elif node.tag == _FLOAT and re.search(r"inf|nan", str(node.value), re.IGNORECASE):
-            self.report(node, where, f"{node.value} is not a JSON number")
+            return
+        text = str(node.value)
+        if node.tag == _FLOAT and re.search(r"inf|nan", text, re.IGNORECASE):
+            self.report(node, where, f"{text} is not a JSON number")
+            return
+        pattern = _SCALAR_TEXT.get(node.tag)
+        if pattern is not None and not pattern.fullmatch(text):
+            self.report(node, where, f"{text!r} is not a valid {_short_tag(node.tag)}")
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace(_TAG, "!!")
 
 
 def _child(node: Node, segment: str | int) -> Node | None:
@@ -837,7 +863,8 @@ def _pointer(where: PathSegments) -> str:
 
 def _display(path: Path) -> str:
     """A path as the user should see it: relative to the working directory when inside it."""
+    # abspath, not resolve(): a symlinked file is shown where the user put it, not its target.
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(os.curdir)).as_posix()  # noqa: PTH100
     except (ValueError, OSError):
         return str(path)

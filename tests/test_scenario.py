@@ -1,0 +1,583 @@
+"""Loading and validating scenario files: the bad-input corpus, the model built, robustness."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from converge import scenario as scenario_module
+from converge.errors import NoScenariosError, ScenarioError
+from converge.model import Scenario
+from converge.scenario import SCHEMA_PATH, load_dir, load_file
+
+BAD_INPUTS = Path(__file__).parent / "bad_inputs"
+FIXTURE = Path(__file__).parent.parent / "holdouts-fixture"
+
+# Each file of tests/bad_inputs/ and the one line it must produce, shown from inside that folder.
+# The two duplicate-name files are valid alone; the second one is wrong only next to the first.
+EXPECTED = """
+bad-priority.yaml:2: $.priority: 'urgent' is not one of: critical, important, nice-to-have
+critical/bad-method.yaml:3: $.steps[0].method: 'post' is not one of: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS (did you mean 'POST'?)
+critical/empty-steps.yaml:2: $.steps: must not be empty
+critical/missing-path.yaml:3: $.steps[0]: missing required key 'path'
+critical/missing-steps.yaml:1: $: missing required key 'steps'
+critical/path-without-slash.yaml:3: $.steps[0].path: 'v1/me' must start with "/"
+critical/priority-contradicts-folder.yaml:2: $.priority: priority 'important' contradicts the tier folder 'critical/' (remove it, or move the file)
+critical/status-empty-list.yaml:5: $.steps[0].expect.status: must not be empty
+critical/status-list-bad-item.yaml:5: $.steps[0].expect.status[1]: 99 is below the minimum 100
+critical/status-out-of-range.yaml:5: $.steps[0].expect.status: 600 is above the maximum 599
+critical/status-wrong-type.yaml:5: $.steps[0].expect.status: expected an integer or a list, got text ('200')
+critical/steps-not-a-list.yaml:2: $.steps: expected a list, got text ('GET /health')
+critical/unknown-key.yaml:8: $.steps[0].expect: 'stauts' is not allowed here (did you mean 'status'?)
+empty.yaml:1: $: the file is empty: a scenario needs a name and steps
+important/bad-field-path.yaml:6: $.steps[0].expect.body_equals: field path 'usage..used': empty or malformed segment at 6
+important/bad-regex.yaml:9: $.steps[0].expect.body_matches.email: invalid regular expression: unterminated character set at position 0
+important/expect-empty.yaml:4: $.steps[0].expect: must not be empty
+important/header-not-text.yaml:5: $.steps[0].headers.X-Retry-Count: expected text, got a number (3) (put it in quotes)
+important/malformed-template.yaml:7: $.steps[0].body.owner.token: '{{ free user token }}' is not a template: write {{ name }} with a variable name
+important/same-step-capture.yaml:11: $.steps[0].expect.body_equals.id: variable 'analysis_id' is captured by this step; only later steps can use it
+important/timeout-text.yaml:4: $.steps[0].timeout: expected a number, got text ('5s')
+important/timeout-zero.yaml:4: $.steps[0].timeout: 0 must be greater than 0
+important/unclosed-template.yaml:5: $.steps[0].headers.Authorization: unclosed '{{' in 'Bearer {{free_user_token}': write {{ name }} with a variable name
+important/undefined-variable.yaml:5: $.steps[0].headers.Authorization: undefined variable 'free_usr_token': not a built-in nor captured by an earlier step; did you mean 'free_user_token'?
+important/variable-before-capture.yaml:4: $.steps[0].path: variable 'analysis_id' is used before it is captured (by $.steps[1])
+misc/wrong-folder-no-priority.yaml:2: $: no priority: add 'priority: critical | important | nice-to-have' or put the file in a tier folder
+nice-to-have/bad-capture-name.yaml:5: $.steps[0].capture: 'user-id' is not a variable name (letters, digits and _, not starting with a digit)
+nice-to-have/bad-capture-source.yaml:5: $.steps[0].capture.user_id: 'body.id' must be "response.<field path>" (for example response.items.0.id)
+nice-to-have/bad-tagged-value.yaml:4: $.steps[0].timeout: 'soon' is not a valid !!float
+nice-to-have/capture-bad-path.yaml:5: $.steps[0].capture.first: field path 'items[0.id': empty or malformed segment at 5
+nice-to-have/capture-builtin.yaml:5: $.steps[0].capture: 'api_url' is a built-in variable; capture the value under another name
+nice-to-have/duplicate-key.yaml:7: $.steps[0].expect: duplicate key 'status' (first at line 5); YAML would silently keep only the last one
+nice-to-have/duplicate-name-second.yaml:1: $.name: scenario name 'Shared name' is already used by nice-to-have/duplicate-name-first.yaml
+nice-to-have/name-not-text.yaml:1: $.name: expected text, got a list
+nice-to-have/nan-number.yaml:5: $.steps[0].body.value: .nan is not a JSON number
+nice-to-have/non-text-key.yaml:6: $.steps[0].body: key '200' is not text; put it in quotes (JSON keys are strings)
+nice-to-have/not-a-scenario.yml:1: $: a scenario file must be a mapping with name, priority and steps; this one holds text
+nice-to-have/not-utf8.yaml:1: $: not UTF-8 text (byte 0xe9 at offset 19); save the file as UTF-8
+nice-to-have/recursive-alias.yaml:5: $.steps[0].body.again: recursive alias: a value cannot contain itself
+nice-to-have/two-documents.yaml:4: $: YAML syntax error: expected a single document in the stream, but found another document
+nice-to-have/unsupported-tag.yaml:5: $.steps[0].body: YAML tag !!binary is not supported: scenario values are plain JSON (text, numbers, true/false, null, lists, mappings)
+nice-to-have/yaml-syntax-error.yaml:4: $: YAML syntax error: expected <block end>, but found '<block mapping start>' (while parsing a block collection)
+no-priority.yaml:2: $: no priority: add 'priority: critical | important | nice-to-have' or put the file in a tier folder
+top-level-list.yaml:1: $: a scenario file must be a mapping with name, priority and steps; this one holds a list
+""".strip().splitlines()  # noqa: E501
+
+ALONE = {line.split(":", 1)[0]: line for line in EXPECTED if "duplicate-name" not in line}
+
+
+def write(directory: Path, relative: str, text: str) -> Path:
+    path = directory / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_of(directory: Path) -> list[str]:
+    with pytest.raises(ScenarioError) as caught:
+        load_dir(directory)
+    return [str(problem) for problem in caught.value.problems]
+
+
+# --- the bad-input corpus -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relative", sorted(ALONE))
+def test_each_bad_file_yields_exactly_its_line(relative, monkeypatch):
+    monkeypatch.chdir(BAD_INPUTS)
+    with pytest.raises(ScenarioError) as caught:
+        load_file(Path(relative), root=Path())
+    assert [str(problem) for problem in caught.value.problems] == [ALONE[relative]]
+
+
+def test_all_bad_files_are_reported_together_in_file_order(monkeypatch):
+    monkeypatch.chdir(BAD_INPUTS)
+    assert problems_of(Path()) == EXPECTED
+
+
+def test_every_corpus_file_has_an_expected_line():
+    on_disk = {
+        path.relative_to(BAD_INPUTS).as_posix()
+        for path in BAD_INPUTS.rglob("*")
+        if path.suffix in {".yaml", ".yml"}
+        and not path.relative_to(BAD_INPUTS).as_posix().startswith(".")
+    }
+    expected = {line.split(":", 1)[0] for line in EXPECTED} | {
+        "nice-to-have/duplicate-name-first.yaml"
+    }
+    assert on_disk == expected
+    assert len(on_disk) >= 20
+
+
+def test_error_message_lists_every_problem_on_its_own_line(monkeypatch):
+    monkeypatch.chdir(BAD_INPUTS)
+    with pytest.raises(ScenarioError) as caught:
+        load_dir(Path())
+    message = str(caught.value)
+    assert message.startswith(f"{len(EXPECTED)} problems in the scenarios:\n")
+    assert message.splitlines()[1:] == EXPECTED
+
+
+def test_files_are_shown_relative_to_the_working_directory(monkeypatch):
+    monkeypatch.chdir(BAD_INPUTS.parent.parent)
+    problems = problems_of(BAD_INPUTS)
+    assert problems[0].startswith("tests/bad_inputs/bad-priority.yaml:2: ")
+
+
+def test_files_outside_the_working_directory_are_shown_as_given(tmp_path, monkeypatch):
+    write(tmp_path / "scenarios", "critical/a.yaml", "name: A\nsteps: []\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert problems_of(tmp_path / "scenarios") == [
+        f"{tmp_path}/scenarios/critical/a.yaml:2: $.steps: must not be empty"
+    ]
+
+
+def test_duplicate_names_across_files_are_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "critical/a.yaml", "name: Same\nsteps: [{path: /a}]\n")
+    write(tmp_path, "important/b.yaml", "# b\nname: Same\nsteps: [{path: /b}]\n")
+    assert problems_of(Path()) == [
+        "important/b.yaml:2: $.name: scenario name 'Same' is already used by critical/a.yaml"
+    ]
+
+
+def test_a_file_reports_all_its_problems_sorted_by_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(
+        tmp_path,
+        "critical/many.yaml",
+        """\
+        name: Many problems
+        priority: important
+        steps:
+          - path: nowhere
+            methd: GET
+            headers: {Authorization: "Bearer {{nobody}}"}
+            expect:
+              status: 42
+        """,
+    )
+    assert problems_of(Path()) == [
+        "critical/many.yaml:2: $.priority: priority 'important' contradicts the tier folder "
+        "'critical/' (remove it, or move the file)",
+        "critical/many.yaml:4: $.steps[0].path: 'nowhere' must start with \"/\"",
+        "critical/many.yaml:5: $.steps[0]: 'methd' is not allowed here (did you mean 'method'?)",
+        "critical/many.yaml:6: $.steps[0].headers.Authorization: undefined variable 'nobody': "
+        "not a built-in nor captured by an earlier step",
+        "critical/many.yaml:8: $.steps[0].expect.status: 42 is below the minimum 100",
+    ]
+
+
+def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\nowner: me\n")
+    assert problems_of(Path()) == [
+        "critical/a.yaml:3: $: 'owner' is not allowed here (expected one of: name, priority, steps)"
+    ]
+
+
+def test_duplicate_keys_do_not_hide_the_other_problems(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "critical/a.yaml", "name: A\nname: B\nsteps: []\n")
+    assert problems_of(Path()) == [
+        "critical/a.yaml:2: $: duplicate key 'name' (first at line 1); "
+        "YAML would silently keep only the last one",
+        "critical/a.yaml:3: $.steps: must not be empty",
+    ]
+
+
+def test_keys_that_are_not_identifiers_are_quoted_in_the_pointer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(
+        tmp_path,
+        "critical/a.yaml",
+        """\
+        name: A
+        steps:
+          - path: /a
+            expect:
+              body_matches:
+                items.0.name: "(unclosed"
+        """,
+    )
+    assert problems_of(Path()) == [
+        "critical/a.yaml:6: $.steps[0].expect.body_matches['items.0.name']: "
+        "invalid regular expression: missing ), unterminated subpattern at position 0"
+    ]
+
+
+def test_missing_directory_is_a_no_scenarios_error(tmp_path):
+    with pytest.raises(NoScenariosError, match="does not exist"):
+        load_dir(tmp_path / "absent")
+
+
+def test_directory_without_scenario_files_is_a_no_scenarios_error(tmp_path):
+    write(tmp_path, "README.md", "# not a scenario\n")
+    write(tmp_path, ".github/workflows/ci.yml", "on: push\n")
+    with pytest.raises(NoScenariosError, match=r"no scenario files \(\*\.yaml, \*\.yml\) in"):
+        load_dir(tmp_path)
+
+
+def test_a_file_given_as_directory_is_a_no_scenarios_error(tmp_path):
+    file = write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\n")
+    with pytest.raises(NoScenariosError, match="is not a directory"):
+        load_dir(file)
+
+
+def test_hidden_folders_are_skipped(tmp_path):
+    write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\n")
+    write(tmp_path, ".github/workflows/ci.yml", "on: push\njobs: {}\n")
+    write(tmp_path, "critical/.draft.yaml", "not: a scenario\n")
+    assert [s.file for s in load_dir(tmp_path)] == ["critical/a.yaml"]
+
+
+def test_unreadable_file_is_a_problem_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\n")
+    (tmp_path / "critical" / "b.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    assert problems_of(Path()) == [
+        "critical/b.yaml: $: cannot read the file: No such file or directory"
+    ]
+
+
+# --- what a valid file becomes --------------------------------------------------------------
+
+FULL = """\
+name: Full scenario
+priority: critical
+steps:
+  - name: Create
+    method: POST
+    path: /v1/items
+    headers:
+      Authorization: "Bearer {{free_user_token}}"
+      X-Count: "{{count_source}}"
+    body:
+      n: 3
+      owner: "{{api_url}}"
+    timeout: 2.5
+    expect:
+      status: [200, 201]
+      body_contains: ["id", "{{api_url}}"]
+      body_matches:
+        id: "^[0-9a-f]+$"
+      body_equals:
+        items[0].id: 7
+        count: "{{api_url}}"
+    capture:
+      item_id: response.id
+      first: response.items.0.id
+  - path: /v1/items/{{item_id}}
+  - path: /v1/items
+    expect:
+      body_contains: ["x"]
+  - path: /v1/other
+    capture:
+      other: response[0].id
+"""
+
+
+def load_one(tmp_path: Path, text: str, relative: str = "critical/s.yaml") -> Scenario:
+    write(tmp_path, relative, text)
+    (scenario,) = load_dir(tmp_path)
+    return scenario
+
+
+def test_valid_file_builds_steps_and_checks_in_order(tmp_path):
+    text = FULL.replace("{{count_source}}", "{{api_url}}")
+    scenario = load_one(tmp_path, text)
+    assert (scenario.name, scenario.priority, scenario.file) == (
+        "Full scenario",
+        "critical",
+        "critical/s.yaml",
+    )
+    first = scenario.steps[0]
+    assert (first.index, first.name, first.method, first.timeout, first.line) == (
+        0,
+        "Create",
+        "POST",
+        2.5,
+        4,
+    )
+    assert [(c.kind, c.target, c.line) for c in first.checks] == [
+        ("status", "status", 15),
+        ("body_contains", "id", 16),
+        ("body_contains", "{{api_url}}", 16),
+        ("body_matches", "id", 18),
+        ("body_equals", "items[0].id", 20),
+        ("body_equals", "count", 21),
+        ("capture", "item_id", 23),
+        ("capture", "first", 24),
+    ]
+    assert first.checks[0].statuses == (200, 201)
+    assert first.checks[4].path is not None and first.checks[4].path.segments == (
+        "items",
+        "0",
+        "id",
+    )
+    assert first.checks[7].path is not None and first.checks[7].path.segments == (
+        "items",
+        "0",
+        "id",
+    )
+    assert first.variables == {"free_user_token", "api_url"}
+    assert scenario.checks_total == 8 + 1 + 1 + 1
+
+
+def test_step_without_expect_or_capture_has_the_implicit_2xx_check(tmp_path):
+    step = load_one(tmp_path, FULL.replace("{{count_source}}", "x")).steps[1]
+    assert [(c.kind, c.target, c.statuses, c.line) for c in step.checks] == [
+        ("status", "status", (), 25)
+    ]
+    assert step.name == "GET /v1/items/{{item_id}}"
+    assert step.variables == {"item_id"}
+
+
+def test_step_with_expect_but_no_status_has_no_status_check(tmp_path):
+    step = load_one(tmp_path, FULL.replace("{{count_source}}", "x")).steps[2]
+    assert [c.kind for c in step.checks] == ["body_contains"]
+
+
+def test_step_with_only_a_capture_has_no_status_check(tmp_path):
+    step = load_one(tmp_path, FULL.replace("{{count_source}}", "x")).steps[3]
+    assert [(c.kind, c.target) for c in step.checks] == [("capture", "other")]
+    assert step.checks[0].path is not None and step.checks[0].path.segments == ("0", "id")
+
+
+def test_templates_render_typed_in_body_and_as_text_in_headers(tmp_path):
+    text = FULL.replace("{{count_source}}", "{{api_url}}").replace(
+        "owner: \"{{api_url}}\"", "owner: \"{{api_url}}\"\n      again: \"{{api_url}}\""
+    )
+    step = load_one(tmp_path, text).steps[0]
+    assert step.body is not None
+    assert step.body.render({"api_url": 5}) == {"n": 3, "owner": 5, "again": 5}
+    assert step.headers.render({"free_user_token": "t", "api_url": 5}) == {
+        "Authorization": "Bearer t",
+        "X-Count": "5",
+    }
+
+
+def test_priority_comes_from_the_tier_folder_when_left_out(tmp_path):
+    scenario = load_one(tmp_path, "name: A\nsteps: [{path: /a}]\n", "nice-to-have/deep/a.yaml")
+    assert (scenario.priority, scenario.file) == ("nice-to-have", "nice-to-have/deep/a.yaml")
+
+
+def test_priority_outside_tier_folders_is_taken_from_the_file(tmp_path):
+    scenario = load_one(tmp_path, "name: A\npriority: important\nsteps: [{path: /a}]\n", "a.yaml")
+    assert scenario.priority == "important"
+
+
+def test_a_directory_named_after_a_tier_names_the_tier(tmp_path):
+    write(tmp_path, "important/a.yaml", "name: A\nsteps: [{path: /a}]\n")
+    (scenario,) = load_dir(tmp_path / "important")
+    assert (scenario.priority, scenario.file) == ("important", "a.yaml")
+
+
+def test_files_load_sorted_by_path_and_yml_counts(tmp_path):
+    write(tmp_path, "nice-to-have/z.yml", "name: Z\nsteps: [{path: /z}]\n")
+    write(tmp_path, "critical/b.yaml", "name: B\nsteps: [{path: /b}]\n")
+    write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\n")
+    assert [s.file for s in load_dir(tmp_path)] == [
+        "critical/a.yaml",
+        "critical/b.yaml",
+        "nice-to-have/z.yml",
+    ]
+
+
+def test_body_null_sends_no_body_and_method_defaults_to_get(tmp_path):
+    (step,) = load_one(tmp_path, "name: A\nsteps: [{path: /a, body: null}]\n").steps
+    assert (step.method, step.body, step.timeout) == ("GET", None, None)
+
+
+def test_scalars_follow_yaml_1_2(tmp_path):
+    text = """\
+    name: Scalars
+    steps:
+      - method: POST
+        path: /a
+        body: {country: NO, answer: yes, on: off, date: 2024-01-02, octal: 010, time: 1:30,
+               flag: true, nothing: null, hex: 0x1F, ratio: 0.5, big: 1e3, minus: -.5,
+               grouped: 1_000, clock: 1:30.5}
+    """
+    (step,) = load_one(tmp_path, textwrap.dedent(text)).steps
+    assert step.body is not None
+    assert step.body.render({}) == {
+        "country": "NO",
+        "answer": "yes",
+        "on": "off",
+        "date": "2024-01-02",
+        "octal": 10,
+        "time": "1:30",
+        "flag": True,
+        "nothing": None,
+        "hex": 31,
+        "ratio": 0.5,
+        "big": 1000.0,
+        "minus": -0.5,
+        "grouped": "1_000",
+        "clock": "1:30.5",
+    }
+
+
+def test_anchors_and_merge_keys_work(tmp_path):
+    text = """\
+    name: Anchors
+    steps:
+      - &read
+        path: /a
+        headers: &auth {Authorization: "Bearer {{pro_user_token}}"}
+      - <<: *read
+        path: /b
+        headers: *auth
+    """
+    steps = load_one(tmp_path, textwrap.dedent(text)).steps
+    assert [s.path.source for s in steps] == ["/a", "/b"]
+    assert steps[1].variables == {"pro_user_token"}
+
+
+def test_capture_is_available_to_every_later_step(tmp_path):
+    text = """\
+    name: Chain
+    steps:
+      - path: /a
+        capture: {token: response.token}
+      - path: /b
+      - path: /c/{{token}}
+        expect: {body_equals: {token: "{{token}}"}}
+    """
+    steps = load_one(tmp_path, textwrap.dedent(text)).steps
+    assert steps[2].variables == {"token"}
+
+
+def test_hostile_alias_expansion_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lines = ["name: Bomb", "steps: [{path: /a}]", "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+    write(tmp_path, "critical/bomb.yaml", "\n".join(lines) + "\n")
+    assert problems_of(Path()) == [
+        "critical/bomb.yaml:1: $: too large: aliases expand to more than 100000 values"
+    ]
+
+
+def test_deep_nesting_is_a_problem_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = "[" * 5000 + "]" * 5000
+    write(tmp_path, "critical/deep.yaml", f"name: Deep\nsteps: [{{path: /a, body: {body}}}]\n")
+    assert problems_of(Path()) == ["critical/deep.yaml:1: $: the YAML is nested too deeply"]
+
+
+def test_the_fixture_holdouts_load():
+    scenarios = load_dir(FIXTURE)
+    assert scenarios
+    assert {s.priority for s in scenarios} == {"critical", "important", "nice-to-have"}
+
+
+# --- parse once, validate once --------------------------------------------------------------
+
+
+def test_each_file_is_parsed_once_and_the_schema_compiled_once(tmp_path, monkeypatch):
+    for i in range(5):
+        write(tmp_path, f"critical/s{i}.yaml", f"name: S{i}\nsteps: [{{path: /a}}]\n")
+    parses = []
+    original = scenario_module._Loader.get_single_node
+
+    def counting(self):
+        parses.append(1)
+        return original(self)
+
+    monkeypatch.setattr(scenario_module._Loader, "get_single_node", counting)
+    scenario_module._validator.cache_clear()
+    load_dir(tmp_path)
+    load_dir(tmp_path)
+    assert len(parses) == 10
+    assert scenario_module._validator.cache_info().misses == 1
+
+
+def test_schema_is_a_valid_draft_2020_12_schema():
+    import json
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+# --- nothing but ScenarioError escapes ------------------------------------------------------
+
+_FRAGMENTS = [
+    "name: x\n", "steps:\n", "- ", "  ", "\n", "path: /a", "path: a", "{{", "}}", "{{ x }}",
+    "&a ", "*a", "!!binary ", "!!float ", "!!int ", "!foo ", "[", "]", "{", "}", ":", ", ",
+    "'", '"', "---\n", "? ", "\t", "%YAML 1.2\n", "<<: *a\n", "expect:\n", "status: ", "200",
+    "capture: {v: response.", "body_matches: {", "(", "é", "\x00", "\ufeff", "priority: ", "~",
+    ".nan", "010", "0x", "yes", "2024-01-01", "=", "|\n", ">\n", "#", "...", "-1", "1e5",
+]
+
+
+def _loads_or_reports(content: bytes, relative: str = "critical/x.yaml") -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        try:
+            load_dir(root)
+        except ScenarioError as error:
+            assert error.problems
+            for problem in error.problems:
+                assert "\n" not in str(problem)
+                assert problem.pointer.startswith("$")
+                assert problem.line >= 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=40).map("".join))
+def test_yaml_ish_text_never_escapes_as_another_exception(text):
+    _loads_or_reports(text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_escape_as_another_exception(content):
+    _loads_or_reports(content)
+
+
+_KEYS = st.sampled_from(
+    ["name", "priority", "steps", "path", "method", "headers", "body", "timeout", "expect",
+     "status", "body_contains", "body_matches", "body_equals", "capture", "x", "{{x}}", ""]
+)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(
+        ["/a", "GET", "critical", "response.a", "{{api_url}}", "{{ nope }}", "[", "a..b"]
+    ),
+    st.text(max_size=8),
+)
+_STRUCTURES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_STRUCTURES)
+def test_random_structures_never_escape_as_another_exception(document):
+    _loads_or_reports(yaml.safe_dump(document, allow_unicode=True).encode("utf-8"))
+
+
+def test_copied_corpus_still_reports_the_same_lines(tmp_path, monkeypatch):
+    # The expectations depend only on the files, not on where the corpus lives.
+    shutil.copytree(BAD_INPUTS, tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path / "corpus")
+    assert problems_of(Path()) == EXPECTED
