@@ -272,7 +272,16 @@ def shorten(text: str, limit: int = ACTUAL_LIMIT) -> str:
     flat = " ".join(text.split())
     if len(flat) <= limit:
         return flat
-    return f"{flat[:limit]}... ({len(text)} characters)"
+    excerpt = flat[:limit]
+    if _WORDISH.match(flat[limit]):
+        # Never cut a word in half: half a token is still half a secret, and the redactor can
+        # only recognise whole ones. The cut word is left out entirely.
+        excerpt = _TRAILING_WORD.sub("", excerpt)
+    return f"{excerpt}... ({len(text)} characters)"
+
+
+_WORDISH = re.compile(r"[\w\-.+/=~%]")
+_TRAILING_WORD = re.compile(r"[\w\-.+/=~%]+\Z")
 
 
 def _short_value(value: Any) -> Any:

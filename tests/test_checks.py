@@ -232,3 +232,13 @@ def test_fail_all_fails_every_check_with_the_reason():
     results = fail_all([status(200), contains("x"), capture("v", "a")], "connection refused")
     assert [r.passed for r in results] == [False, False, False]
     assert {r.message for r in results} == {"connection refused"}
+
+
+def test_a_long_body_is_never_cut_inside_a_word():
+    from converge.checks import shorten
+
+    secret = "s3cr3t" * 20
+    text = "x" * 150 + " " + secret + " tail"
+    excerpt = shorten(text, limit=200)
+    assert "s3cr3t" not in excerpt
+    assert excerpt.startswith("x" * 150)

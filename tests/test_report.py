@@ -1,0 +1,258 @@
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from converge.errors import ReportError
+from converge.redact import Redactor
+from converge.report import (
+    STICKY_MARKER,
+    build_report,
+    load_report,
+    render_junit,
+    render_markdown,
+    render_table,
+    schema_problems,
+    write_report_atomic,
+)
+from converge.runner import RunnerConfig, run_all
+from converge.scenario import load_dir
+from converge.scoring import DEFAULT_THRESHOLDS, score
+from tests.support.servers import Reply, TestServer
+
+START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+HOSTILE_NAME = 'Ünïcode <b>&amp; "quotes" | pipes @team [x](http://e) \x07bell'
+
+
+def write_scenarios(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture
+def token_echo(http_server: TestServer) -> TestServer:
+    """An API that echoes credentials back, as a careless one might."""
+    http_server.route(
+        "*",
+        "/me",
+        lambda request: Reply(
+            status=403,
+            json={"seen": request.headers.get("Authorization"), "plan": "free"},
+        ),
+    )
+    http_server.route("*", "/session", Reply(json={"access_token": "opaque-session-secret-123"}))
+    return http_server
+
+
+@pytest.fixture
+def document(token_echo: TestServer, tmp_path: Path) -> dict:
+    root = write_scenarios(tmp_path / "s", {
+        "critical/echo.yaml": """
+            name: Tokens are echoed
+            steps:
+              - path: /me
+                headers: {Authorization: "Bearer {{pro_user_token}}"}
+                expect: {status: 200, body_equals: {plan: pro}, body_contains: [nothing-here]}
+              - path: /session
+                capture: {session: response.access_token}
+              - path: /me
+                headers: {Authorization: "{{session}}"}
+                expect: {status: 200}
+            """,
+        "important/b.yaml": f"""
+            name: {json.dumps(HOSTILE_NAME)}
+            steps: [{{path: /echo}}]
+            """,
+        "nice-to-have/a.yaml": """
+            name: A nice one
+            steps: [{path: /missing}]
+            """,
+    })
+    scenarios = load_dir(root)
+    runs = run_all(scenarios, RunnerConfig(api_url=token_echo.url, runs=2))
+    results = [score(s, r, DEFAULT_THRESHOLDS) for s, r in zip(scenarios, runs, strict=True)]
+    return build_report(
+        results, api_url=token_echo.url, scenarios_dir=str(root), started_at=START,
+        finished_at=START + timedelta(seconds=2), exit_code=1, error=None,
+        thresholds=DEFAULT_THRESHOLDS, runs=2, redactor=Redactor(["super-secret-pat-value"]),
+    )
+
+
+def every_output(document: dict) -> dict[str, str]:
+    return {
+        "json": json.dumps(document),
+        "table": render_table(document, verbose=True),
+        "markdown": render_markdown(document, sticky_marker=True),
+        "junit": render_junit(document),
+    }
+
+
+def test_report_matches_its_schema(document):
+    assert schema_problems(document) == []
+
+
+def test_report_without_scenarios_for_an_error_matches_its_schema():
+    empty = build_report(
+        [], api_url="http://127.0.0.1:1", scenarios_dir="x", started_at=START, finished_at=START,
+        exit_code=2, error="1 problem in the scenarios:\nx.yaml:3: $.steps: bad",
+        thresholds=DEFAULT_THRESHOLDS, runs=1, redactor=Redactor(),
+    )
+    assert schema_problems(empty) == []
+    assert empty["error"].startswith("1 problem")
+    assert "ERROR" in render_table(empty)
+    ET.fromstring(render_junit(empty))
+
+
+def test_schema_rejects_a_report_missing_a_field(document):
+    broken = dict(document)
+    del broken["scenarios"][0]["satisfaction"]
+    assert schema_problems(broken)
+
+
+def test_no_secret_appears_in_any_output(document, token_echo):
+    sent = [r.headers["Authorization"] for r in token_echo.requests if "Authorization" in r.headers]
+    assert sent, "the scenario should have sent credentials"
+    bare = {value.split()[-1] for value in sent}
+    for name, text in every_output(document).items():
+        for secret in [*sent, *bare, "opaque-session-secret-123"]:
+            assert secret not in text, f"a credential leaked into the {name} output"
+        assert "eyJ" not in text, f"something JWT-shaped leaked into the {name} output"
+    assert "[REDACTED]" in every_output(document)["json"]
+
+
+def test_redactor_masks_known_values_env_pat_and_jwt_shapes(monkeypatch):
+    monkeypatch.setenv("HOLDOUT_PAT", "ghp_holdoutpat1234567890")
+    redactor = Redactor.from_environment(["my-long-secret"])
+    text = ("pat ghp_holdoutpat1234567890 and my-long-secret and "
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_")
+    assert redactor.text(text) == "pat [REDACTED] and [REDACTED] and [REDACTED]"
+    assert redactor.value({"k": ["my-long-secret", 1, None]}) == {"k": ["[REDACTED]", 1, None]}
+
+
+def test_every_run_is_kept_with_its_pass_rate(document):
+    echo = next(s for s in document["scenarios"] if s["priority"] == "critical")
+    assert len(echo["runs"]) == 2
+    assert echo["pass_rate"] == 0.0
+    assert echo["checks_total"] == 2 * 5
+    assert echo["satisfaction"] == round(100 * echo["checks_passed"] / echo["checks_total"], 2)
+
+
+def test_summary_counts_per_tier_and_result(document):
+    summary = document["summary"]
+    assert summary["total"] == 3
+    assert summary["by_result"] == {"PASS": 1, "FAIL": 1, "WARN": 0, "INFO": 1}
+    assert summary["by_tier"]["critical"]["FAIL"] == 1
+
+
+def test_table_rows_are_sorted_by_tier_then_name_and_end_with_the_verdict(document):
+    lines = render_table(document).splitlines()
+    rows = [line for line in lines if line.split()[:1] in (["critical"], ["important"],
+                                                           ["nice-to-have"])]
+    assert [row.split()[0] for row in rows] == ["critical", "important", "nice-to-have"]
+    assert lines[-1].startswith("FAIL: 1 of 1 critical scenario below threshold")
+    assert "\x07" not in "\n".join(lines)
+
+
+def test_verbose_table_shows_steps_and_failed_checks_with_expected_and_actual(document):
+    text = render_table(document, verbose=True)
+    assert "GET /me -> 403" in text
+    assert 'expected: "pro"' in text
+    assert 'actual:   "free"' in text
+
+
+def test_markdown_has_the_sticky_marker_only_when_asked(document):
+    assert render_markdown(document, sticky_marker=True).startswith(STICKY_MARKER)
+    assert STICKY_MARKER not in render_markdown(document, sticky_marker=False)
+
+
+def test_markdown_escapes_hostile_names(document):
+    text = render_markdown(document, sticky_marker=True)
+    table_rows = [line for line in text.splitlines() if line.startswith("| important")]
+    assert len(table_rows) == 1
+    row = table_rows[0]
+    assert row.count(" | ") + 2 == 7  # six columns: pipes in the name are escaped
+    assert "<b>" not in text and "[x](http" not in text and " @team" not in text
+
+
+def test_junit_is_valid_xml_with_one_testcase_per_scenario(document):
+    root = ET.fromstring(render_junit(document))
+    cases = root.findall(".//testcase")
+    assert len(cases) == 3
+    names = {case.get("name") for case in cases}
+    assert any(name and name.startswith("Ünïcode <b>&amp;") for name in names)
+    failed = [case for case in cases if case.find("failure") is not None]
+    assert {case.get("classname") for case in failed} == {"converge.critical",
+                                                          "converge.nice-to-have"}
+    failure = next(c for c in failed if c.get("classname") == "converge.critical")
+    assert "plan" in (failure.find("failure").text or "")
+
+
+def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, document):
+    target = tmp_path / "reports" / "latest.json"
+    write_report_atomic(document, target)
+    assert json.loads(target.read_text()) == document
+    assert [p.name for p in target.parent.iterdir()] == ["latest.json"]
+
+
+def test_a_failed_write_keeps_the_previous_report(tmp_path, document):
+    target = tmp_path / "out" / "latest.json"
+    write_report_atomic(document, target)
+    before = target.read_text()
+    with pytest.raises(TypeError):
+        write_report_atomic({"not": object()}, target)
+    assert target.read_text() == before
+    assert [p.name for p in target.parent.iterdir()] == ["latest.json"]
+
+
+def test_load_report_round_trips_and_rejects_other_json(tmp_path, document):
+    target = tmp_path / "r.json"
+    write_report_atomic(document, target)
+    assert load_report(target) == document
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    with pytest.raises(ReportError, match="not a converge report"):
+        load_report(tmp_path / "other.json")
+    with pytest.raises(ReportError, match="no such report"):
+        load_report(tmp_path / "missing.json")
+
+
+def test_progress_is_silent_for_tiny_runs_and_periodic_in_logs():
+    from converge.progress import Progress
+
+    now = [0.0]
+    stream = io.StringIO()
+    quick = Progress(3, stream, live=False, clock=lambda: now[0])
+    for _ in range(3):
+        quick.advance("s", True)
+    assert stream.getvalue() == ""
+
+    slow = Progress(100, stream, live=False, plain_interval=10, clock=lambda: now[0])
+    for _ in range(50):
+        now[0] += 1
+        slow.advance("name", False)
+    lines = stream.getvalue().splitlines()
+    assert 3 <= len(lines) <= 6
+    assert lines[-1].startswith("converge: ") and "with failed checks" in lines[-1]
+
+
+def test_live_progress_rewrites_one_line_and_clears_it():
+    from converge.progress import Progress
+
+    now = [10.0]
+    stream = io.StringIO()
+    live = Progress(5, stream, live=True, quiet_seconds=0, clock=lambda: now[0])
+    for _ in range(3):
+        now[0] += 1
+        live.advance("x", True)
+    live.close()
+    text = stream.getvalue()
+    assert "\n" not in text and text.count("\r") >= 3
+    assert text.endswith("\r\x1b[2K")
