@@ -211,6 +211,11 @@ def _compose_escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
+def _plain(text: object) -> str:
+    # compose writes terminal control sequences (erase line) into its logs even without a tty.
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", str(text))
+
+
 def _tail(text: str, lines: int = LOG_TAIL) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -352,9 +357,10 @@ class ComposeBackend:
         docker = self._docker()
         try:
             if service:
-                return str(docker.compose.logs(names, tail=str(tail), no_log_prefix=True))
+                return _plain(docker.compose.logs(names, tail=str(tail), no_log_prefix=True))
             return "\n".join(
-                f"==> {name} <==\n{docker.compose.logs([name], tail=str(tail), no_log_prefix=True)}"
+                f"==> {name} <==\n"
+                + _plain(docker.compose.logs([name], tail=str(tail), no_log_prefix=True))
                 for name in names
             )
         except DockerException as error:
@@ -426,11 +432,11 @@ class ComposeBackend:
                 )
 
     def _check_reachable(self, statuses: list[ServiceStatus]) -> None:
+        if not all(s.healthy and s.url for s in statuses):
+            raise TwinsError(self._diagnose())
         for status in statuses:
-            if not status.healthy or status.url is None:
-                raise TwinsError(self._unhealthy_message([status.name]))
             path = self._config.service(status.name).health_path
-            if not health_check(status.url + path):
+            if not health_check(f"{status.url}{path}"):
                 raise TwinsError(
                     f"{status.name} is healthy inside its container but {status.url}{path} "
                     "does not answer from this machine"
@@ -447,27 +453,52 @@ class ComposeBackend:
             where = f"port {number} on 127.0.0.1" if number else "a port"
             variable = f"; set {PORT_VARIABLES[owner][0]} to another port" if owner else ""
             return f"{where}{f' (for {owner})' if owner else ''} is in use{variable}"
-        try:
-            statuses = self.status()
-        except TwinsError:
-            statuses = []
-        if not any(s.url for s in statuses):
-            # Nothing was created: the build (or the compose file) failed.
-            return f"docker compose up failed for project {self._config.compose_project}:\n" + (
-                _tail(output) or str(error)
-            )
-        unhealthy = [s.name for s in statuses if s.url and not s.healthy]
-        waiting = [s.name for s in statuses if s.url is None]
-        return self._unhealthy_message(unhealthy or waiting, waiting if unhealthy else [])
+        diagnosis = self._diagnose()
+        if diagnosis:
+            return diagnosis
+        # No container got as far as starting: the build or the compose file failed.
+        return f"docker compose up failed for project {self._config.compose_project}:\n" + (
+            _tail(output) or str(error)
+        )
 
-    def _unhealthy_message(self, names: list[str], waiting: Sequence[str] = ()) -> str:
+    def _diagnose(self) -> str:
+        """Which services kept the stack from becoming healthy, each with its log tail; "" when
+        no container of the project ever ran."""
+        try:
+            containers = self._inspect_project(self._docker())
+        except DockerException:
+            containers = []
+        by_service = {
+            ((c.get("Config") or {}).get("Labels") or {}).get(SERVICE_LABEL): c for c in containers
+        }
+        problems: list[str] = []
+        failing: list[str] = []
+        not_started: list[str] = []
+        for service in self._config.services:
+            state = (by_service.get(service.name) or {}).get("State") or {}
+            status = state.get("Status")
+            health = (state.get("Health") or {}).get("Status")
+            if not state or status == "created":
+                not_started.append(service.name)
+            elif state.get("Running"):
+                if health != "healthy":
+                    problems.append(
+                        f"{service.name} is {health or 'running'} after "
+                        f"{self._config.startup_timeout:g}s"
+                    )
+                    failing.append(service.name)
+            else:
+                problems.append(f"{service.name} exited with code {state.get('ExitCode')}")
+                failing.append(service.name)
+        if not failing:
+            return ""
+        if not_started:
+            problems.append(f"not started: {', '.join(not_started)}")
         lines = [
-            f"{', '.join(names)} did not become healthy within "
-            f"{self._config.startup_timeout:g}s (compose project {self._config.compose_project})"
+            f"the stack did not become healthy (compose project "
+            f"{self._config.compose_project}): {'; '.join(problems)}"
         ]
-        if waiting:
-            lines[0] += f"; not started: {', '.join(waiting)}"
-        for name in names:
+        for name in failing:
             try:
                 text = self.logs(name, LOG_TAIL)
             except TwinsError as problem:

@@ -101,7 +101,12 @@ class FakeDocker:
     def set(self, name: str, content: str) -> None:
         (self.directory / name).write_text(content)
 
-    def containers(self, ports: dict[str, int], health: dict[str, str] | None = None) -> None:
+    def containers(
+        self,
+        ports: dict[str, int],
+        health: dict[str, str] | None = None,
+        exited: tuple[str, ...] = (),
+    ) -> None:
         health = health or {}
         self.set(
             "inspect.json",
@@ -111,7 +116,9 @@ class FakeDocker:
                         "Id": f"id-{name}",
                         "Config": {"Labels": {"com.docker.compose.service": name}},
                         "State": {
-                            "Running": True,
+                            "Status": "exited" if name in exited else "running",
+                            "Running": name not in exited,
+                            "ExitCode": 3 if name in exited else 0,
                             "Health": {"Status": health.get(name, "healthy")},
                         },
                         "NetworkSettings": {
@@ -420,20 +427,45 @@ def test_up_names_an_unhealthy_service_with_its_log_tail_and_cleans_up(
     fake: FakeDocker, tmp_path: Path, answering_port: int
 ) -> None:
     running = {n: answering_port for n in NAMES if n != "gravix-api"}
-    fake.containers(running, health={"mock-supabase": "unhealthy"})
+    fake.containers(running, health={"mock-supabase": "unhealthy"}, exited=("mock-stripe",))
     fake.set("up_fails", "dependency failed to start: container convergeunit-mock-supabase-1")
     backend, _, _ = _backend(fake, tmp_path)
 
     with pytest.raises(TwinsError) as raised:
         backend.up()
 
-    message = str(raised.value)
-    assert message.startswith("mock-supabase did not become healthy within 45s")
-    assert "not started: gravix-api" in message
-    assert "--- last log lines of mock-supabase ---" in message
-    assert "ValueError: JWT_SECRET is too short" in message
+    first, *rest = str(raised.value).splitlines()
+    assert first == (
+        "the stack did not become healthy (compose project convergeunit): "
+        "mock-supabase is unhealthy after 45s; mock-stripe exited with code 3; "
+        "not started: gravix-api"
+    )
+    assert rest == [
+        "--- last log lines of mock-supabase ---",
+        "INFO:     Started server process [7]",
+        "ValueError: JWT_SECRET is too short",
+        "--- last log lines of mock-stripe ---",
+        "INFO:     Started server process [7]",
+        "ValueError: JWT_SECRET is too short",
+    ]
     assert _compose("down", "--remove-orphans", "--timeout", "10", "--volumes") in fake.calls()
     assert not _override(tmp_path).exists()
+
+
+def test_up_reports_a_failed_build_with_the_compose_output(
+    fake: FakeDocker, tmp_path: Path
+) -> None:
+    fake.containers({})
+    fake.set("up_fails", "failed to solve: process did not complete successfully: exit code: 1")
+    backend, _, _ = _backend(fake, tmp_path)
+
+    with pytest.raises(TwinsError) as raised:
+        backend.up()
+
+    assert str(raised.value) == (
+        "docker compose up failed for project convergeunit:\n"
+        "failed to solve: process did not complete successfully: exit code: 1"
+    )
 
 
 def test_up_names_a_port_the_engine_could_not_bind(
