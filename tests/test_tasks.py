@@ -1,0 +1,347 @@
+"""The Invoke tasks end to end, through invoke's own entry point, in a temporary project copy.
+
+The copy holds tasks.py, setup.cfg and the fixture holdouts, so each test has its own state
+(.converge/, .holdouts/, reports/) and never meets another run in the working tree. Every
+process a test starts carries a marker in its environment; afterwards none may be left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from converge.report import STICKY_MARKER
+from tests.support.processes import kill_groups, wait_gone
+from tests.support.servers import TestServer
+from tests.support.stack import ReferenceStack, missing_apps, recorded_pids
+
+REPO = Path(__file__).resolve().parents[1]
+MARK = "CONVERGE_TEST_TASKS_MARK"
+TASKS = [
+    "converge.run",
+    "twins.up",
+    "twins.down",
+    "twins.status",
+    "twins.logs",
+    "holdouts.pull",
+    "holdouts.validate",
+    "gates.all",
+    "gates.lint",
+    "gates.types",
+    "gates.backend",
+    "gates.frontend",
+    "report.comment",
+    "report.summary",
+]
+FAILING = """\
+name: The service is a teapot
+steps:
+  - name: teapot answers 418
+    path: /ok
+    expect: {status: 418}
+"""
+PASSING = """\
+name: The service answers
+steps:
+  - name: ok answers 200
+    path: /ok
+    expect: {status: 200}
+"""
+
+needs_stack = pytest.mark.skipif(
+    bool(missing_apps()), reason=f"the reference stack is incomplete: {missing_apps()}"
+)
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Live processes whose environment carries ``mark`` (everything a test's invoke started)."""
+    found = []
+    needle = f"{MARK}={mark}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                stat = (entry / "stat").read_text()
+                if stat[stat.rindex(")") + 2] not in "ZX":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class Project:
+    root: Path
+    env: dict[str, str]
+    mark: str
+
+    def invoke(
+        self, *args: str, timeout: float = 240, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", "-r", str(self.root), *args],
+            cwd=self.root,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def set(self, **values: str) -> None:
+        """Rewrite keys of the copy's [converge] section."""
+        lines = (self.root / "setup.cfg").read_text().splitlines()
+        out = []
+        for line in lines:
+            key = line.split("=")[0].strip()
+            out.append(f"{key} = {values.pop(key)}" if key in values else line)
+        text = "\n".join(out) + "\n"
+        if values:
+            text = text.replace(
+                "[converge]\n", "[converge]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+            )
+        (self.root / "setup.cfg").write_text(text)
+
+    def scenarios(self, **files: str) -> None:
+        """Replace the holdouts source with a folder of these critical scenarios."""
+        folder = self.root / "local-holdouts/critical"
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / f"{name}.yaml").write_text(text)
+        self.set(holdouts_repo="local-holdouts")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "tasks.py", root)
+    shutil.copy(REPO / "setup.cfg", root)
+    shutil.copytree(REPO / "holdouts-fixture", root / "holdouts-fixture")
+    mark = uuid.uuid4().hex
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("API_URL", "HOLDOUT_PAT", "GITHUB_STEP_SUMMARY")
+        and not key.startswith("INVOKE_")
+    }
+    env.update(
+        {
+            MARK: mark,
+            # The apps of the stack are imported from the repository, whatever was installed.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+            # Local process twins: fast, and no Docker engine shared with other runs.
+            "INVOKE_CONVERGE_TWINS_BACKEND": "process",
+        }
+    )
+    yield Project(root, env, mark)
+    pids = recorded_pids(root / ".converge")
+    left = wait_gone(marked_processes(mark), timeout=10)
+    if left or pids:
+        kill_groups([*left, *pids])
+    assert not left, f"processes left running: {left}"
+
+
+# --- the task list and help -------------------------------------------------------------------
+
+
+def test_list_shows_every_task_with_a_one_line_help(project: Project) -> None:
+    result = project.invoke("--list")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ")}
+    for name in TASKS:
+        assert name in lines, f"{name} is listed"
+        assert len(lines[name].split()) > 2, f"{name} has a help line"
+    assert "converge.run (converge)" in result.stdout, "run is the converge collection's default"
+    assert "gates.all (gates)" in result.stdout
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_every_flag_has_help(project: Project, name: str) -> None:
+    result = project.invoke(name, "--help")
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.partition("Options:")[2]
+    for line in options.splitlines():
+        if line.strip().startswith("-"):
+            flag, _, text = line.strip().partition("   ")
+            assert text.strip(), f"{name} {flag} has no help"
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def test_bad_setting_exits_2_naming_the_key(project: Project) -> None:
+    project.set(threshold_critical="abc")
+    result = project.invoke("converge", "--no-twins")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "converge: error: setup.cfg [converge] threshold_critical: "
+        "expected a number from 0 to 100, got 'abc'"
+    )
+
+
+def test_invoke_environment_overrides_setup_cfg(project: Project) -> None:
+    result = project.invoke("holdouts.pull", INVOKE_CONVERGE_HOLDOUTS_REPO="nowhere")
+    assert result.returncode == 2
+    assert "holdouts source 'nowhere' is not a folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invoke_yaml_overrides_setup_cfg(project: Project) -> None:
+    (project.root / "invoke.yaml").write_text("converge:\n  workers: many\n")
+    result = project.invoke("holdouts.pull")
+    assert result.returncode == 2
+    assert "invoke configuration converge.workers: expected a whole number" in result.stderr
+
+
+# --- holdouts, gates and report on their own ------------------------------------------------------
+
+
+def test_holdouts_pull_then_validate(project: Project) -> None:
+    pulled = project.invoke("holdouts.pull")
+    assert pulled.returncode == 0, pulled.stderr
+    assert (project.root / ".holdouts/critical/auth-gating.yaml").exists()
+    validated = project.invoke("holdouts.validate")
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.startswith("4 scenarios valid")
+
+
+def test_holdouts_validate_reports_bad_files_with_exit_2(project: Project) -> None:
+    project.scenarios(broken="name: x\nsteps: not-a-list\n")
+    assert project.invoke("holdouts.pull").returncode == 0
+    result = project.invoke("holdouts.validate")
+    assert result.returncode == 2
+    assert "broken.yaml:" in result.stderr
+
+
+def test_gates_report_every_failure_then_exit_1(project: Project) -> None:
+    py = sys.executable
+    project.set(
+        gate_lint=f'{py} -c "print(1)"',
+        gate_types=f'{py} -c "raise SystemExit(3)"',
+        gate_backend=f'{py} -c "raise SystemExit(4)"',
+    )
+    result = project.invoke("gates")
+    assert result.returncode == 1
+    assert "gate frontend: skipped" in result.stdout
+    assert "types:" in result.stderr and "exited 3" in result.stderr
+    assert "backend:" in result.stderr and "exited 4" in result.stderr
+    assert project.invoke("gates.lint").returncode == 0
+    assert project.invoke("gates.frontend").returncode == 0
+
+
+def test_failing_critical_scenario_exits_1_and_reports(
+    project: Project, http_server: TestServer, tmp_path: Path
+) -> None:
+    http_server.json("/ok", {"ok": True})
+    project.scenarios(teapot=FAILING, fine=PASSING)
+    result = project.invoke("converge", "--no-twins", API_URL=http_server.url)
+    assert result.returncode == 1, result.stderr
+    assert "The service is a teapot" in result.stdout
+    report = json.loads((project.root / "reports/latest.json").read_text())
+    assert report["exit_code"] == 1
+
+    comment = project.invoke("report.comment")
+    assert comment.returncode == 0, comment.stderr
+    assert comment.stdout.startswith(STICKY_MARKER)
+    assert "The service is a teapot" in comment.stdout
+
+    summary_file = tmp_path / "step-summary.md"
+    summary_file.write_text("earlier step\n")
+    summary = project.invoke("report.summary", GITHUB_STEP_SUMMARY=str(summary_file))
+    assert summary.returncode == 0, summary.stderr
+    text = summary_file.read_text()
+    assert text.startswith("earlier step\n"), "appended, not overwritten"
+    assert "The service is a teapot" in text
+
+
+def test_report_comment_without_a_report_exits_2(project: Project) -> None:
+    result = project.invoke("report.comment")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_holdouts_without_checkout_exits_2(project: Project, tmp_path: Path) -> None:
+    missing = (tmp_path / "missing.git").as_uri()
+    result = project.invoke("converge", "--no-twins", INVOKE_CONVERGE_HOLDOUTS_REPO=missing)
+    assert result.returncode == 2
+    assert "cannot pull the holdouts" in result.stderr
+    assert "no previous checkout" in result.stderr
+
+
+def test_bad_flag_values_exit_2(project: Project) -> None:
+    assert project.invoke("converge", "--runs", "0").returncode == 2
+    result = project.invoke("converge", "--priority", "urgent")
+    assert result.returncode == 2
+    assert "--priority: expected one of critical, important, nice-to-have" in result.stderr
+
+
+# --- the whole stack --------------------------------------------------------------------------
+
+
+@needs_stack
+@pytest.mark.slow
+def test_converge_on_the_embedded_default_exits_0(project: Project) -> None:
+    result = project.invoke("converge")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((project.root / "reports/latest.json").read_text())
+    assert report["exit_code"] == 0
+    assert {s["priority"] for s in report["scenarios"]} == {"critical", "important", "nice-to-have"}
+    assert recorded_pids(project.root / ".converge") == [], "the twins were taken down"
+    assert wait_gone(marked_processes(project.mark), timeout=10) == []
+
+
+@needs_stack
+@pytest.mark.slow
+def test_keep_leaves_the_twins_up_until_twins_down(project: Project) -> None:
+    result = project.invoke("converge", "--keep", "--priority", "critical")
+    assert result.returncode == 0, result.stdout + result.stderr
+    pids = recorded_pids(project.root / ".converge")
+    assert len(pids) == 4
+    assert wait_gone(pids, timeout=0.5, groups=True) == pids, "still running after the run"
+    status = project.invoke("twins.status", "--json")
+    assert status.returncode == 0, status.stderr
+    services = json.loads(status.stdout)
+    assert [s["healthy"] for s in services] == [True] * 4
+
+    # The kept stack is found by --no-twins without any URL given.
+    again = project.invoke("converge", "--no-twins", "--priority", "critical")
+    assert again.returncode == 0, again.stderr
+    assert "the running twins' gravix-api" in again.stderr
+
+    down = project.invoke("twins.down")
+    assert down.returncode == 0, down.stderr
+    assert wait_gone(pids, groups=True) == []
+
+
+@needs_stack
+@pytest.mark.slow
+def test_unreachable_holdouts_with_twins_exits_2_and_stops_them(
+    project: Project, tmp_path: Path
+) -> None:
+    missing = (tmp_path / "missing.git").as_uri()
+    result = project.invoke("converge", INVOKE_CONVERGE_HOLDOUTS_REPO=missing)
+    assert result.returncode == 2
+    assert "cannot pull the holdouts" in result.stderr
+    assert wait_gone(marked_processes(project.mark), timeout=10) == []
+
+
+@needs_stack
+@pytest.mark.slow
+def test_no_twins_with_api_url_runs_against_a_running_api(
+    project: Project, reference_stack: ReferenceStack
+) -> None:
+    result = project.invoke("converge", "--no-twins", API_URL=reference_stack.api_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"api: {reference_stack.api_url} (from API_URL)" in result.stderr
+    assert not (project.root / ".converge/twins.json").exists(), "no twins were started"
