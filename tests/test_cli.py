@@ -1,0 +1,303 @@
+"""`python -m converge` end to end, as a subprocess, against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from converge.report import STICKY_MARKER, schema_problems
+from tests.support.servers import Reply, TestServer, free_port
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    report: dict | None
+
+
+def converge(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
+    process = subprocess.run(
+        [sys.executable, "-m", "converge", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    assert process.returncode is not None  # the process is gone, not left running
+    return process
+
+
+def run(tmp_path: Path, api_url: str, *extra: str) -> Outcome:
+    report = tmp_path / "out" / "report.json"
+    report.unlink(missing_ok=True)
+    process = converge(
+        "run", "--scenarios-dir", str(tmp_path / "scenarios"), "--api-url", api_url,
+        "--report-file", str(report), *extra, cwd=tmp_path,
+    )
+    document = json.loads(report.read_text()) if report.exists() else None
+    if document is not None:
+        assert schema_problems(document) == [], "the written report must match its schema"
+    return Outcome(process.returncode, process.stdout, process.stderr, document)
+
+
+def scenarios(tmp_path: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        target = tmp_path / "scenarios" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+
+
+def scenario_named(document: dict, name: str) -> dict:
+    return next(s for s in document["scenarios"] if s["name"] == name)
+
+
+@pytest.fixture
+def api(http_server: TestServer) -> TestServer:
+    http_server.json("/health", {"status": "ok"})
+    http_server.json(
+        "/v1/analyses", {"id": "an_1", "items": [{"sku": "a"}, {"sku": "b"}], "count": 2},
+        status=201, method="POST",
+    )
+    http_server.json("/v1/analyses/an_1", {"id": "an_1", "tier": "free", "score": 0.5})
+    http_server.route("GET", "/html", Reply(body="<html>maintenance</html>", status=200))
+    return http_server
+
+
+def test_a_passing_run_exits_0_prints_the_table_and_writes_the_report(api, tmp_path):
+    scenarios(tmp_path, {"critical/health.yaml": """
+        name: Health answers
+        steps:
+          - {path: /health, expect: {status: 200, body_equals: {status: ok}}}
+        """})
+    result = run(tmp_path, api.url)
+    assert result.code == 0, result.err
+    assert "Health answers" in result.out and "PASS" in result.out
+    assert result.out.strip().splitlines()[-1].startswith("PASS:")
+    assert result.report is not None and result.report["exit_code"] == 0
+    assert result.report["error"] is None
+    assert result.err == ""
+
+
+def test_partial_credit_and_thresholds(api, tmp_path):
+    # 6 of 7 checks pass: 85.71%, above the default 85, below a threshold of 90.
+    scenarios(tmp_path, {"critical/partial.yaml": """
+        name: Mostly right
+        steps:
+          - path: /v1/analyses/an_1
+            expect:
+              status: 200
+              body_contains: [an_1, tier, score]
+              body_equals: {id: an_1, tier: free, score: 0.75}
+        """})
+    default = run(tmp_path, api.url)
+    assert default.code == 0
+    entry = scenario_named(default.report, "Mostly right")
+    assert (entry["satisfaction"], entry["checks_passed"], entry["checks_total"]) == (85.71, 6, 7)
+    assert entry["passed"] is True
+    strict = run(tmp_path, api.url, "--threshold", "critical=90")
+    assert strict.code == 1
+    assert scenario_named(strict.report, "Mostly right")["threshold"] == 90
+    bare = run(tmp_path, api.url, "--threshold", "86")
+    assert bare.code == 1
+    assert bare.report["thresholds"] == {"critical": 86, "important": 86, "nice-to-have": 86}
+
+
+def test_capture_chains_list_indexes_and_typed_templates(api, tmp_path):
+    scenarios(tmp_path, {"critical/chain.yaml": """
+        name: Chain
+        steps:
+          - method: POST
+            path: /v1/analyses
+            body: {text: hi}
+            expect: {status: 201}
+            capture: {id: response.id, sku: "response.items[1].sku", count: response.count}
+          - path: /v1/analyses/{{id}}
+            expect: {body_equals: {id: "{{id}}"}}
+          - method: POST
+            path: /echo
+            body: {count: "{{count}}", sku: "{{sku}}", label: "{{count}} items"}
+            expect:
+              body_equals:
+                body.count: 2
+                body.sku: b
+                body.label: "2 items"
+                body: {count: 2, sku: b, label: "2 items"}
+              body_matches: {body.count: "^2$"}
+        """})
+    result = run(tmp_path, api.url)
+    assert result.code == 0, result.out + result.err
+    assert scenario_named(result.report, "Chain")["satisfaction"] == 100
+    echoed = api.sent("/echo")[0].json
+    assert echoed == {"count": 2, "sku": "b", "label": "2 items"}
+
+
+def test_timeouts_fail_the_step_and_later_steps_still_run(api, tmp_path):
+    scenarios(tmp_path, {"critical/slow.yaml": """
+        name: Slow
+        steps:
+          - {path: "/slow?seconds=5", expect: {status: 200}}
+          - {path: /health}
+        """})
+    result = run(tmp_path, api.url, "--timeout", "0.3", "--verbose")
+    entry = scenario_named(result.report, "Slow")
+    assert (entry["checks_passed"], entry["checks_total"]) == (1, 2)
+    assert "timed out" in entry["steps"][0]["error"]
+    assert "timed out" in result.out
+    assert result.code == 1
+
+
+def test_non_json_bodies_fail_field_checks_with_a_message(api, tmp_path):
+    scenarios(tmp_path, {"important/html.yaml": """
+        name: Html
+        steps:
+          - path: /html
+            expect: {status: 200, body_contains: [maintenance], body_equals: {status: ok}}
+        """})
+    result = run(tmp_path, api.url, "--verbose")
+    assert result.code == 0  # an important scenario never fails the run
+    checks = scenario_named(result.report, "Html")["steps"][0]["checks"]
+    assert [c["passed"] for c in checks] == [True, True, False]
+    assert "not JSON" in checks[2]["message"]
+    assert "warning: important scenario 'Html' is below its threshold" in result.out
+
+
+def test_a_failing_critical_scenario_exits_1(api, tmp_path):
+    scenarios(tmp_path, {
+        "critical/bad.yaml": "name: Bad\nsteps: [{path: /nope}]\n",
+        "nice-to-have/worse.yaml": "name: Worse\nsteps: [{path: /nope}]\n",
+    })
+    result = run(tmp_path, api.url)
+    assert result.code == 1
+    assert scenario_named(result.report, "Bad")["result"] == "FAIL"
+    assert scenario_named(result.report, "Worse")["result"] == "INFO"
+    assert result.out.strip().splitlines()[-1].startswith("FAIL:")
+
+
+def test_an_unreachable_api_exits_2_and_still_writes_the_report(tmp_path):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"})
+    result = run(tmp_path, f"http://127.0.0.1:{free_port()}")
+    assert result.code == 2
+    assert result.err.startswith("converge: error: the API at")
+    assert "Traceback" not in result.err
+    assert result.report is not None
+    assert result.report["exit_code"] == 2 and "does not answer" in result.report["error"]
+
+
+def test_invalid_files_exit_2_one_line_per_problem_and_send_nothing(api, tmp_path):
+    scenarios(tmp_path, {
+        "critical/a.yaml": "name: A\nsteps:\n  - path: no-slash\n    expect: {status: abc}\n",
+        "important/b.yaml": "name: B\nsteps:\n  - path: /x/{{never_captured}}\n",
+        "critical/ok.yaml": "name: Fine\nsteps: [{path: /health}]\n",
+    })
+    result = run(tmp_path, api.url)
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    problem_lines = [line for line in result.err.splitlines() if ".yaml:" in line]
+    assert len(problem_lines) >= 3
+    assert any("a.yaml:3:" in line for line in problem_lines)
+    assert any("b.yaml:3:" in line and "never_captured" in line for line in problem_lines)
+    assert api.requests == []  # not even the pre-flight
+    assert result.report is not None and result.report["exit_code"] == 2
+    assert "never_captured" in result.report["error"]
+
+
+def test_a_missing_scenarios_directory_exits_2(api, tmp_path):
+    result = run(tmp_path, api.url)
+    assert result.code == 2
+    assert "does not exist" in result.err
+    assert api.requests == []
+
+
+def test_priority_and_name_filters_select_scenarios(api, tmp_path):
+    scenarios(tmp_path, {
+        "critical/a.yaml": "name: Alpha login\nsteps: [{path: /health}]\n",
+        "critical/b.yaml": "name: Beta\nsteps: [{path: /nope}]\n",
+        "important/c.yaml": "name: Gamma login\nsteps: [{path: /health}]\n",
+    })
+    only_important = run(tmp_path, api.url, "--priority", "important")
+    assert [s["name"] for s in only_important.report["scenarios"]] == ["Gamma login"]
+    assert only_important.code == 0
+    by_name = run(tmp_path, api.url, "-k", "LOGIN")
+    assert [s["name"] for s in by_name.report["scenarios"]] == ["Alpha login", "Gamma login"]
+    nothing = run(tmp_path, api.url, "--filter", "zeta")
+    assert nothing.code == 2 and "no scenario matches" in nothing.err
+
+
+def test_runs_repeat_each_scenario_and_report_every_run(api, tmp_path):
+    calls = {"n": 0}
+
+    def flaky(_request):
+        calls["n"] += 1
+        return Reply(status=200 if calls["n"] % 2 else 500, json={})
+
+    api.route("GET", "/flaky", flaky)
+    scenarios(tmp_path, {"critical/f.yaml": "name: Flaky\nsteps: [{path: /flaky}]\n"})
+    result = run(tmp_path, api.url, "--runs", "4", "--workers", "1")
+    entry = scenario_named(result.report, "Flaky")
+    assert len(entry["runs"]) == 4
+    assert entry["satisfaction"] == 50 and entry["pass_rate"] == 0.5
+    assert result.code == 1
+
+
+def test_secrets_never_reach_the_terminal_or_any_file(api, tmp_path):
+    api.route(
+        "GET", "/whoami", lambda r: Reply(status=401, json={"auth": r.headers.get("Authorization")})
+    )
+    scenarios(tmp_path, {"critical/w.yaml": """
+        name: Who
+        steps:
+          - path: /whoami
+            headers: {Authorization: "Bearer {{admin_token}}"}
+            expect: {status: 200, body_equals: {auth: nobody}}
+        """})
+    result = run(
+        tmp_path, api.url, "--verbose",
+        "--markdown-file", str(tmp_path / "out" / "c.md"),
+        "--junit-file", str(tmp_path / "out" / "j.xml"),
+    )
+    token = api.sent("/whoami")[0].headers["Authorization"].split()[1]
+    outputs = {
+        "stdout": result.out, "stderr": result.err,
+        **{p.name: p.read_text() for p in (tmp_path / "out").iterdir()},
+    }
+    for name, text in outputs.items():
+        assert token not in text and "eyJ" not in text, f"token leaked into {name}"
+
+
+def test_validate_checks_files_without_sending_requests(api, tmp_path):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /health}]\n"})
+    ok = converge("validate", str(tmp_path / "scenarios"), cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: 1 scenario")
+    scenarios(tmp_path, {"important/b.yaml": "name: B\nsteps: [{path: /x, bogus: 1}]\n"})
+    bad = converge("validate", str(tmp_path / "scenarios"), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "b.yaml:2:" in bad.stderr and "Traceback" not in bad.stderr
+    assert api.requests == []
+
+
+def test_report_renders_a_saved_report_in_every_format(api, tmp_path):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /health}]\n"})
+    run(tmp_path, api.url)
+    saved = str(tmp_path / "out" / "report.json")
+    table = converge("report", saved, cwd=tmp_path)
+    assert table.returncode == 0 and "PASS" in table.stdout
+    markdown = converge("report", saved, "--format", "markdown", cwd=tmp_path)
+    assert markdown.stdout.startswith(STICKY_MARKER) and "| critical" in markdown.stdout
+    junit = converge("report", saved, "--format", "junit", cwd=tmp_path)
+    assert ET.fromstring(junit.stdout).find(".//testcase").get("name") == "A"
+    missing = converge("report", str(tmp_path / "nope.json"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such report" in missing.stderr
+
+
+def test_bad_flag_values_are_one_line_errors(tmp_path):
+    bad = converge("run", "--threshold", "critcal=90", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown tier" in bad.stderr
+    assert "Traceback" not in bad.stderr
