@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,6 +98,16 @@ class Project:
             text=True,
             timeout=timeout,
             check=False,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "invoke", "-r", str(self.root), *args],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def set(self, **values: str) -> None:
@@ -345,3 +357,25 @@ def test_no_twins_with_api_url_runs_against_a_running_api(
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"api: {reference_stack.api_url} (from API_URL)" in result.stderr
     assert not (project.root / ".converge/twins.json").exists(), "no twins were started"
+
+
+@needs_stack
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.Signals) -> None:
+    process = project.start("converge")
+    try:
+        state = project.root / ".converge/twins.json"
+        deadline = time.monotonic() + 60
+        while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.exists(), "the twins were being started"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signum, err
+    assert wait_gone(marked_processes(project.mark), timeout=10) == []
+    assert recorded_pids(project.root / ".converge") == []
