@@ -27,6 +27,7 @@ from converge.report import (
 )
 from converge.runner import DEFAULT_TIMEOUT, PREFLIGHT_TIMEOUT, ApiOrigin, RunnerConfig, preflight
 from converge.runner import run_all as run_scenarios
+from converge.scenario import load_dir
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.tokens import DEFAULT_JWT_SECRET
 
@@ -106,8 +107,6 @@ def validate(scenarios_dir: Path) -> list[Scenario]:
 
 
 def load(scenarios_dir: Path) -> list[Scenario]:
-    from converge.scenario import load_dir
-
     return load_dir(scenarios_dir)
 
 
