@@ -10,6 +10,7 @@ be requested: the configured API's origin, nothing else (scenario files are inpu
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ DEFAULT_TIMEOUT = 10.0
 PREFLIGHT_TIMEOUT = 10.0
 
 RunCallback = Callable[[Scenario, RunResult], None]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class OriginError(ValueError):
@@ -57,7 +60,7 @@ class ApiOrigin:
         """The URL for a scenario path: the path appended to the base URL, the origin unchanged."""
         if not path.startswith("/"):
             raise OriginError(f"path {path!r} does not start with '/'")
-        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        if _CONTROL.search(path):
             raise OriginError(f"path {path!r} contains control characters")
         url = self.base_url + path
         parts = urlsplit(url)
