@@ -29,10 +29,11 @@ MAX_TEXT = 20_000
 LIST_LIMIT = 50
 
 SYSTEM_PROMPT = (
-    "You are Gravix, an expert in adhesive bonding and materials failure analysis. "
-    "Analyse the failure the user describes. Reply with exactly one JSON object and nothing "
-    'else, shaped as {"summary": string, "root_cause": string, "confidence": number between 0 '
-    'and 1, "recommendations": [string]}.'
+    "You are Gravix's analysis engine. Analyse the text the user gives between <text> tags. "
+    "Reply with exactly one JSON object and nothing else, shaped as "
+    '{"summary": string, "sentiment": "positive" | "neutral" | "negative", '
+    '"score": number from 0 (negative) to 1 (positive), "keywords": [string], '
+    '"categories": [string]}.'
 )
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
@@ -94,7 +95,8 @@ async def find_owned(db: SupabaseClient, user: User, analysis_id: str) -> Row:
 
 
 async def _analyse(anthropic: AnthropicClient, db: SupabaseClient, user: User, text: str) -> Row:
-    completion = await anthropic.complete(SYSTEM_PROMPT, text)
+    # The tags keep the user's text apart from the instructions (a basic prompt-injection fence).
+    completion = await anthropic.complete(SYSTEM_PROMPT, f"<text>{text}</text>")
     now = datetime.now(UTC)
     row = {
         "id": str(uuid.uuid4()),
