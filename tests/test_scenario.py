@@ -40,6 +40,7 @@ critical/unknown-key.yaml:8: $.steps[0].expect: 'stauts' is not allowed here (di
 empty.yaml:1: $: the file is empty: a scenario needs a name and steps
 important/bad-field-path.yaml:6: $.steps[0].expect.body_equals: field path 'usage..used': empty or malformed segment at 6
 important/bad-regex.yaml:9: $.steps[0].expect.body_matches.email: invalid regular expression: unterminated character set at position 0
+important/expect-empty-list.yaml:5: $.steps[0].expect.body_contains: must not be empty
 important/expect-empty.yaml:4: $.steps[0].expect: must not be empty
 important/header-not-text.yaml:5: $.steps[0].headers.X-Retry-Count: expected text, got a number (3) (put it in quotes)
 important/malformed-template.yaml:7: $.steps[0].body.owner.token: '{{ free user token }}' is not a template: write {{ name }} with a variable name
@@ -585,6 +586,58 @@ _STRUCTURES = st.recursive(
 @given(_STRUCTURES)
 def test_random_structures_never_escape_as_another_exception(document):
     _loads_or_reports(yaml.safe_dump(document, allow_unicode=True).encode("utf-8"))
+
+
+_TEXTS = st.sampled_from(
+    ["/a", "/a/{{v}}", "{{v}}", "{{api_url}}", "x{{ v }}y", "{{", "[a-", "^ok$", "a..b", ""]
+)
+_STEPS = st.fixed_dictionaries(
+    {"path": _TEXTS},
+    optional={
+        "method": st.sampled_from(["GET", "POST", "get", "TRACE"]),
+        "headers": st.dictionaries(st.sampled_from(["X-A", "Bad Header"]), _TEXTS | _SCALARS),
+        "body": _STRUCTURES,
+        "timeout": _SCALARS,
+        "expect": st.fixed_dictionaries(
+            {},
+            optional={
+                "status": st.integers(0, 700) | st.lists(st.integers(90, 610), max_size=3),
+                "body_contains": st.lists(_TEXTS, max_size=3),
+                "body_matches": st.dictionaries(_TEXTS, _TEXTS, max_size=3),
+                "body_equals": st.dictionaries(_TEXTS, _STRUCTURES, max_size=3),
+            },
+        ),
+        "capture": st.dictionaries(
+            st.sampled_from(["v", "w", "api_url", "1x"]),
+            st.sampled_from(
+                ["response.a", "response[0].b", "response.", "body.a", "response.a..b"]
+            ),
+            max_size=2,
+        ),
+    },
+)
+_SCENARIOS = st.fixed_dictionaries(
+    {"name": st.text(max_size=5), "steps": st.lists(_STEPS, max_size=3)},
+    optional={"priority": st.sampled_from(["critical", "important", "urgent"])},
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_SCENARIOS)
+def test_scenario_shaped_documents_load_or_report(document):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "critical" / "s.yaml"
+        path.parent.mkdir()
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        try:
+            (scenario,) = load_dir(Path(directory))
+        except ScenarioError as error:
+            assert error.problems
+            return
+    assert scenario.steps
+    for step in scenario.steps:
+        assert step.path.source.startswith("/")
+        assert step.checks
 
 
 def test_copied_corpus_still_reports_the_same_lines(tmp_path, monkeypatch):
