@@ -1,0 +1,1 @@
+"""mock-stripe: customers, products, prices, checkout, subscriptions, portal, signed webhooks."""
