@@ -37,10 +37,10 @@ import yaml
 
 # No type stubs for jsonschema are installed (types-jsonschema is not a dependency).
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from converge import paths
+from converge._schema_errors import PathSegments, describe, kind_of
 from converge.errors import NoScenariosError, Problem, ScenarioError
 from converge.model import TIERS, CheckSpec, Priority, Scenario, Step
 from converge.template import TemplateSyntaxError, compile_value, find_variables
@@ -49,8 +49,6 @@ from converge.tokens import BUILTIN_VARIABLES
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "scenario.schema.json"
 SUFFIXES = (".yaml", ".yml")
 MAX_VALUES = 100_000  # values after expanding aliases; beyond this a file is hostile, not a test
-
-PathSegments = tuple[str | int, ...]
 
 # --- YAML: a safe loader with YAML 1.2 scalars ---------------------------------------------
 
@@ -254,7 +252,7 @@ class _FileChecker:
                 1,
                 (),
                 "a scenario file must be a mapping with name, priority and steps; "
-                f"this one holds {_kind(data)}",
+                f"this one holds {kind_of(data)}",
             )
             return
         before = len(self.result.problems)
@@ -262,7 +260,7 @@ class _FileChecker:
             self.result.name = data["name"]
             self.result.name_line = self.line_of(("name",))
         for error in _validator().iter_errors(data):
-            for where, key, message in _describe(error):
+            for where, key, message in describe(error):
                 self.problem_at(where, message, key)
         self.check_semantics(data)
         if len(self.result.problems) == before:
@@ -654,135 +652,6 @@ def _key_node(node: MappingNode, key: str) -> Node | None:
         if isinstance(key_node, ScalarNode) and key_node.value == key:
             return key_node
     return None
-
-
-# --- turning jsonschema's errors into one short line each -----------------------------------
-
-_TYPE_NAMES = {
-    "string": "text",
-    "integer": "an integer",
-    "number": "a number",
-    "object": "a mapping",
-    "array": "a list",
-    "boolean": "true or false",
-    "null": "null",
-}
-
-
-def _describe(error: ValidationError) -> list[tuple[PathSegments, str | None, str]]:
-    """(where, key or None, message) for each problem one schema error stands for."""
-    where: PathSegments = tuple(error.absolute_path)
-    keyword = error.validator
-    instance = error.instance
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-
-    if "propertyNames" in error.absolute_schema_path and isinstance(instance, str):
-        # jsonschema reports a bad key at its mapping; point at the key itself.
-        if keyword == "minLength":
-            return [(where, instance, "an empty key is not allowed here")]
-        hint = schema.get("x-message", f"does not match {schema.get('pattern')!r}")
-        return [(where, instance, f"{instance!r} {hint}")]
-    if keyword == "additionalProperties" and isinstance(instance, dict):
-        allowed = list(schema.get("properties", {}))
-        return [
-            (where, extra, _unknown_key(extra, allowed))
-            for extra in instance
-            if extra not in allowed
-        ]
-    if keyword == "required" and isinstance(instance, dict):
-        return [
-            (where, None, f"missing required key {name!r}")
-            for name in error.validator_value
-            if name not in instance
-        ]
-    if keyword in {"oneOf", "anyOf"} and error.context:
-        return _describe_alternatives(error)
-    return [(where, None, _message(error))]
-
-
-def _describe_alternatives(error: ValidationError) -> list[tuple[PathSegments, str | None, str]]:
-    context = list(error.context or [])
-    type_errors = [e for e in context if e.validator == "type" and not e.relative_path]
-    if len(type_errors) == len(context):
-        # The value fits none of the shapes: say which shapes would do.
-        expected = " or ".join(_type_phrase(e.validator_value) for e in type_errors)
-        return [(tuple(error.absolute_path), None, f"expected {expected}, {_got(error.instance)}")]
-    # Some shape had the right type: its complaint is the useful one.
-    relevant = [e for e in context if e not in type_errors]
-    best = best_match(relevant)
-    return _describe(best) if best is not None else [(tuple(error.absolute_path), None, "")]
-
-
-def _message(error: ValidationError) -> str:
-    keyword = error.validator
-    value = error.validator_value
-    instance = error.instance
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-    if keyword == "type":
-        message = f"expected {_type_phrase(value)}, {_got(instance)}"
-        if value == "string" and isinstance(instance, int | float):
-            message += " (put it in quotes)"
-        return message
-    if keyword == "enum":
-        choices = ", ".join(str(choice) for choice in value)
-        close = [c for c in value if str(c).lower() == str(instance).lower()]
-        close = close or difflib.get_close_matches(str(instance), [str(c) for c in value], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{_short(instance)} is not one of: {choices}{hint}"
-    if keyword == "minimum":
-        return f"{_short(instance)} is below the minimum {value}"
-    if keyword == "maximum":
-        return f"{_short(instance)} is above the maximum {value}"
-    if keyword == "exclusiveMinimum":
-        return f"{_short(instance)} must be greater than {value}"
-    if keyword in {"minItems", "minProperties", "minLength"}:
-        return "must not be empty" if value == 1 else f"needs at least {value} entries"
-    if keyword == "pattern":
-        hint = schema.get("x-message", f"does not match {value!r}")
-        return f"{_short(instance)} {hint}"
-    message = str(error.message)
-    return message if len(message) <= 120 else message[:117] + "..."
-
-
-def _unknown_key(key: str, allowed: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    if close:
-        return f"{key!r} is not allowed here (did you mean {close[0]!r}?)"
-    return f"{key!r} is not allowed here (expected one of: {', '.join(allowed)})"
-
-
-def _type_phrase(value: Any) -> str:
-    names = value if isinstance(value, list) else [value]
-    return " or ".join(_TYPE_NAMES.get(str(name), str(name)) for name in names)
-
-
-def _got(instance: Any) -> str:
-    if instance is None:
-        return "got null"
-    if isinstance(instance, dict | list):
-        return f"got {_kind(instance)}"
-    return f"got {_kind(instance)} ({_short(instance)})"
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- small helpers --------------------------------------------------------------------------
