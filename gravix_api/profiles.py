@@ -13,6 +13,14 @@ from gravix_api.supabase_client import Row, SupabaseClient
 from gravix_api.tiers import Tier, parse_tier
 
 TABLE = "profiles"
+EMPTY_PROFILE: Row = {
+    "user_id": None,
+    "email": None,
+    "tier": None,
+    "stripe_customer_id": None,
+    "stripe_subscription_id": None,
+    "updated_at": None,
+}
 
 
 async def load(db: SupabaseClient, user_id: str) -> Row | None:
@@ -30,7 +38,8 @@ async def save(db: SupabaseClient, user_id: str, **values: object) -> Row:
     updated = await db.update(TABLE, {"user_id": f"eq.{user_id}"}, values)
     if updated:
         return updated[0]
-    return await db.insert(TABLE, {"user_id": user_id, "tier": None, **values})
+    # Every column from the first row on: PostgREST refuses a filter on a column it lacks.
+    return await db.insert(TABLE, {**EMPTY_PROFILE, "user_id": user_id, **values})
 
 
 async def find_by_customer(db: SupabaseClient, customer_id: str) -> Row | None:
