@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from converge.engine import RunOptions, execute, select
+from converge.errors import ApiUnreachableError, ConfigError, NoScenariosError, ScenarioError
+from converge.model import Scenario
+from converge.report import schema_problems
+from tests.support.servers import free_port
+
+
+def write(root: Path, name: str, text: str) -> None:
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(text)
+
+
+def test_execute_returns_the_exit_code_and_writes_every_output(http_server, tmp_path):
+    write(tmp_path / "s", "critical/a.yaml", "name: A\nsteps: [{path: /echo}]\n")
+    options = RunOptions(
+        scenarios_dir=tmp_path / "s", api_url=http_server.url,
+        report_file=tmp_path / "r.json", markdown_file=tmp_path / "r.md",
+        junit_file=tmp_path / "r.xml",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert execute(options, out, err) == 0
+    assert "PASS" in out.getvalue()
+    assert schema_problems(json.loads((tmp_path / "r.json").read_text())) == []
+    assert (tmp_path / "r.md").exists() and (tmp_path / "r.xml").exists()
+
+
+@pytest.mark.parametrize(
+    ("files", "api", "error"),
+    [
+        ({"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"}, "dead", ApiUnreachableError),
+        ({"critical/a.yaml": "name: A\nsteps: [{path: x}]\n"}, "live", ScenarioError),
+        ({}, "live", NoScenariosError),
+    ],
+)
+def test_exit_2_errors_are_raised_after_the_report_is_written(
+    http_server, tmp_path, files, api, error
+):
+    root = tmp_path / "s"
+    root.mkdir()
+    for name, text in files.items():
+        write(root, name, text)
+    url = http_server.url if api == "live" else f"http://127.0.0.1:{free_port()}"
+    report = tmp_path / "r.json"
+    options = RunOptions(scenarios_dir=root, api_url=url, report_file=report)
+    with pytest.raises(error):
+        execute(options, io.StringIO(), io.StringIO())
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2 and document["error"]
+    assert schema_problems(document) == []
+
+
+def test_error_messages_are_redacted_before_they_reach_the_user(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLDOUT_PAT", "ghp_secretpat_abcdef")
+    options = RunOptions(scenarios_dir=tmp_path / "ghp_secretpat_abcdef", api_url="http://127.0.0.1:1",
+                         report_file=tmp_path / "r.json")
+    with pytest.raises(NoScenariosError) as raised:
+        execute(options, io.StringIO(), io.StringIO())
+    assert "ghp_secretpat_abcdef" not in str(raised.value)
+    assert "ghp_secretpat_abcdef" not in (tmp_path / "r.json").read_text()
+
+
+@pytest.mark.parametrize("change", [{"runs": 0}, {"workers": 0}, {"timeout": 0},
+                                    {"thresholds": {"critical": 101, "important": 85,
+                                                    "nice-to-have": 85}}])
+def test_impossible_options_are_config_errors(tmp_path, change):
+    options = RunOptions(scenarios_dir=tmp_path, api_url="http://127.0.0.1:1", **change)
+    with pytest.raises(ConfigError):
+        execute(options, io.StringIO(), io.StringIO())
+
+
+def test_select_filters_by_tier_and_case_insensitive_name():
+    scenarios = [Scenario("Login works", "critical", "a.yaml", ()),
+                 Scenario("Billing", "important", "b.yaml", ())]
+    assert [s.name for s in select(scenarios, None, "LOGIN")] == ["Login works"]
+    assert [s.name for s in select(scenarios, "important", None)] == ["Billing"]
+    with pytest.raises(NoScenariosError, match="priority nice-to-have"):
+        select(scenarios, "nice-to-have", None)
