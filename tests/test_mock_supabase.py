@@ -16,6 +16,10 @@ from tests.support.asgi import serve_asgi
 from twins.mock_supabase.app import create_app
 from twins.mock_supabase.tokens import DEFAULT_JWT_SECRET
 
+# supabase-py passes its own deprecated options to its sub-clients; nothing a test can change.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning"
+)
 SECRET = "a-test-secret-that-is-at-least-32-characters"
 
 

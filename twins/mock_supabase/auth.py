@@ -345,8 +345,11 @@ class GoTrue:
                 app_metadata if isinstance(app_metadata, dict) else None,
             )
             return JSONResponse(account.view())
-        page = max(1, int(request.query_params.get("page") or 1))
-        per_page = max(1, int(request.query_params.get("per_page") or 50))
+        try:
+            page = max(1, int(request.query_params.get("page") or 1))
+            per_page = max(1, int(request.query_params.get("per_page") or 50))
+        except ValueError as exc:
+            raise AuthError(400, "validation_failed", "page and per_page must be numbers") from exc
         accounts = list(self.accounts.values())
         chunk = accounts[(page - 1) * per_page : page * per_page]
         return JSONResponse(
