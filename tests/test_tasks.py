@@ -81,6 +81,18 @@ def marked_processes(mark: str) -> list[int]:
     return found
 
 
+def describe(pids: list[int]) -> str:
+    """What the leftover processes are, for the failure message."""
+    lines = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            command = "?"
+        lines.append(f"{pid}: {command.strip()}")
+    return "; ".join(lines)
+
+
 @dataclass
 class Project:
     root: Path
@@ -159,9 +171,10 @@ def project(tmp_path: Path) -> Iterator[Project]:
     yield Project(root, env, mark)
     pids = recorded_pids(root / ".converge")
     left = wait_gone(marked_processes(mark), timeout=10)
+    shown = describe(left)
     if left or pids:
         kill_groups([*left, *pids])
-    assert not left, f"processes left running: {left}"
+    assert not left, f"processes left running: {shown}"
 
 
 # --- the task list and help -------------------------------------------------------------------
@@ -377,5 +390,6 @@ def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.S
             process.kill()
             process.wait()
     assert process.returncode == 128 + signum, err
-    assert wait_gone(marked_processes(project.mark), timeout=10) == []
+    left = wait_gone(marked_processes(project.mark), timeout=10)
+    assert left == [], f"{describe(left)}\n{err}"
     assert recorded_pids(project.root / ".converge") == []
