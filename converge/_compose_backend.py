@@ -27,6 +27,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
@@ -65,6 +66,26 @@ SERVICE_LABEL = "com.docker.compose.service"
 PROJECT_LABEL = "com.docker.compose.project"
 PROBE_TIMEOUT = 10.0  # seconds for each engine probe: `docker info` can hang on a dead socket
 LOG_TAIL = 20  # log lines quoted in a start-up error
+WHEEL_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can hold
+# Never part of the project wheel; skipped when copying the sources to build it.
+_NOT_SOURCES = (
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+    ".benchmarks",
+    ".holdouts",
+    ".converge",
+    "reports",
+    "wheels",
+    "node_modules",
+)
+STACK_LABEL = "org.converge.stack"  # set by compose/Dockerfile on the stack image
 
 Say = Callable[[str], None]
 WheelBuilder = Callable[[Path, Path], None]
@@ -138,6 +159,9 @@ def _pip(arguments: Sequence[str]) -> subprocess.CompletedProcess[str]:
         text=True,
         stdin=subprocess.DEVNULL,
         check=False,
+        # A fixed timestamp makes the project wheel byte-identical for identical sources, so the
+        # engine's build cache skips the image rebuild when the code has not changed.
+        env={**os.environ, "SOURCE_DATE_EPOCH": WHEEL_EPOCH},
     )
 
 
@@ -154,24 +178,29 @@ def build_wheels(project_dir: Path, wheels_dir: Path) -> None:
     """Build the project's wheel and its runtime dependencies' into ``wheels_dir``.
 
     pip resolves the dependencies with every distribution held to the version installed here (a
-    constraints file), so the image runs what the tests ran. Wheels already in the folder are used
-    first without any package index, so a second start works offline. The project wheel is
-    rebuilt every time: it is the code under test. ``requirements.txt`` is what the Dockerfile
-    installs.
+    constraints file), so the image runs what the tests ran; wheels already in the folder are
+    used first without asking any package index. The project wheel is rebuilt every time (it is
+    the code under test), reproducibly. ``requirements.txt`` is what the Dockerfile installs.
     """
     wheels_dir.mkdir(parents=True, exist_ok=True)
     pins = runtime_requirements()
-    constraints = wheels_dir / "constraints.txt"
-    constraints.write_text("\n".join(sorted(_installed_versions().values())) + "\n", "utf-8")
-    resolve = ["wheel", "--quiet", "--wheel-dir", str(wheels_dir), "--constraint", str(constraints)]
-    offline = _pip([*resolve, "--no-index", "--find-links", str(wheels_dir), *pins])
-    if offline.returncode != 0:
-        _pip_or_fail([*resolve, "--find-links", str(wheels_dir), *pins])
-    for old in wheels_dir.glob("converge-*.whl"):
-        old.unlink()
-    _pip_or_fail(
-        ["wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels_dir), str(project_dir)]
-    )
+    with tempfile.TemporaryDirectory(prefix="converge-wheels-") as scratch:
+        # Outside the build context: only what the image installs goes in there.
+        constraints = Path(scratch) / "constraints.txt"
+        constraints.write_text("\n".join(sorted(_installed_versions().values())) + "\n", "utf-8")
+        resolve = ["wheel", "--quiet", "--wheel-dir", str(wheels_dir), "-c", str(constraints)]
+        offline = _pip([*resolve, "--no-index", "--find-links", str(wheels_dir), *pins])
+        if offline.returncode != 0:
+            _pip_or_fail([*resolve, "--find-links", str(wheels_dir), *pins])
+        for old in wheels_dir.glob("converge-*.whl"):
+            old.unlink()
+        # From a clean copy: setuptools reuses its build/ folder in the source tree, where a
+        # module deleted from the sources would live on (and concurrent builds would collide).
+        sources = Path(scratch) / "sources"
+        shutil.copytree(project_dir, sources, ignore=shutil.ignore_patterns(*_NOT_SOURCES))
+        _pip_or_fail(
+            ["wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels_dir), str(sources)]
+        )
     (wheels_dir / "requirements.txt").write_text("\n".join(pins) + "\n", encoding="utf-8")
 
 
@@ -294,6 +323,7 @@ class ComposeBackend:
             self._down_quietly()
             raise
         self._say(f"twins: all services healthy after {time.monotonic() - started:.1f}s")
+        self._prune_replaced_images()
         return statuses
 
     def down(self) -> None:
@@ -505,6 +535,13 @@ class ComposeBackend:
                 text = f"(no log: {problem})"
             lines.append(f"--- last log lines of {name} ---\n{_tail(text) or '(empty)'}")
         return "\n".join(lines)
+
+    def _prune_replaced_images(self) -> None:
+        """Remove stack images that a rebuild left untagged; never touches any other image."""
+        try:
+            self._docker().image.prune(filters=[("label", f"{STACK_LABEL}=1")])
+        except DockerException as problem:
+            self._say(f"twins: could not remove replaced stack images: {_tail(str(problem), 1)}")
 
     def _down_quietly(self) -> None:
         try:

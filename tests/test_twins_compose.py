@@ -80,7 +80,7 @@ FAKE_DOCKER = textwrap.dedent(
             print(json.dumps([{{"Id": "sha256:" + "0" * 64, "RepoTags": [args[2]]}}]))
         else:
             fail("Error: No such image: " + args[2])
-    elif args[:2] == ["network", "ls"]:
+    elif args[:2] in (["network", "ls"], ["image", "prune"]):
         pass
     else:
         fail("fake docker: unexpected arguments " + " ".join(args))
@@ -283,6 +283,8 @@ def test_up_issues_build_wait_and_no_pull(
         ),
         _compose("ps", "--quiet", "--all"),
         INSPECT_ALL,
+        # Only untagged images of the stack (replaced by this build) are removed.
+        ["image", "prune", "--force", "--filter", "label=org.converge.stack=1"],
     ]
     assert builder.calls == [(ROOT, ROOT / "compose" / "wheels")]
     assert [(s.name, s.url, s.healthy) for s in statuses] == [
@@ -527,6 +529,24 @@ def test_runtime_requirements_are_pinned_to_the_installed_versions() -> None:
     assert f"PyJWT=={version('PyJWT')}" in pins
     with pytest.raises(TwinsError, match="no-such-distribution-here is not installed"):
         _compose_backend.runtime_requirements(["no-such-distribution-here"])
+
+
+def test_build_wheels_is_reproducible_and_names_what_the_image_installs(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+
+    _compose_backend.build_wheels(ROOT, wheels)
+    first = (wheels / "converge-0.1.0-py3-none-any.whl").read_bytes()
+    _compose_backend.build_wheels(ROOT, wheels)
+
+    # Same sources, same bytes: the engine's build cache then skips the image rebuild.
+    assert (wheels / "converge-0.1.0-py3-none-any.whl").read_bytes() == first
+    requirements = (wheels / "requirements.txt").read_text().split()
+    assert requirements == _compose_backend.runtime_requirements()
+    names = {path.name.split("-")[0].lower() for path in wheels.glob("*.whl")}
+    assert {"converge", "starlette", "uvicorn", "httpx", "pyjwt", "anyio", "h11"} <= names
+    assert sorted(p.name for p in wheels.iterdir() if not p.name.endswith(".whl")) == [
+        "requirements.txt"
+    ]
 
 
 # --- the real engine -----------------------------------------------------------------------------
