@@ -225,7 +225,7 @@ class _Git:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise HoldoutsError(
                     f"cannot pull the holdouts {what}: {failure} "
-                    f"(and there is no previous checkout in {_shown(dest)} to fall back on)"
+                    f"(and there is no previous checkout of it in {_shown(dest)} to fall back on)"
                 ) from None
             (staging / ".git" / SOURCE_FILE).write_text(self.shown_source + "\n", "utf-8")
             _swap_in(staging, dest)

@@ -153,7 +153,7 @@ def test_unreachable_remote_uses_previous_checkout_with_warning(
 
 def test_unreachable_remote_without_checkout_exits_2(tmp_path: Path) -> None:
     dest = tmp_path / ".holdouts"
-    with pytest.raises(HoldoutsError, match="no previous checkout") as raised:
+    with pytest.raises(HoldoutsError, match="no previous checkout of it") as raised:
         pull((tmp_path / "missing.git").as_uri(), dest)
     assert raised.value.exit_code == EXIT_ERROR
     assert not dest.exists()
