@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -125,10 +126,12 @@ class ProcessBackend:
         started: list[_Started] = []
         try:
             for service in services:
-                started.append(self._spawn(service.name, ports, urls))
-                # Recorded as each one starts, so that a converge killed right now (even by
-                # SIGKILL) leaves a state the next `up` or `down` can clean up after.
-                self._save(started)
+                # A signal landing inside Popen, after the fork, would lose the child: it waits.
+                with _deferred_signals():
+                    started.append(self._spawn(service.name, ports, urls))
+                    # Recorded as each one starts, so that a converge killed right now (even by
+                    # SIGKILL) leaves a state the next `up` or `down` can clean up after.
+                    self._save(started)
             self._say(
                 f"twins: started {len(started)} services, waiting for their health checks "
                 f"(up to {self._config.startup_timeout:g}s)"
@@ -401,6 +404,31 @@ def _is_ours(entry: _Started) -> bool:
     if _alive(entry.pid):
         return entry.start_time is None or _start_time(entry.pid) in (None, entry.start_time)
     return bool(_session_members(entry.pid))
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the length of the block, then deliver them.
+
+    Python-level deferral rather than a blocked signal mask: children inherit the mask, and a
+    twin that cannot receive SIGTERM could only be stopped with SIGKILL.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, _frame: received.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler installed outside Python, which cannot be put back; default it.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for pending in received:
+            signal.raise_signal(pending)
 
 
 def _signal_session(sid: int, signum: int) -> None:

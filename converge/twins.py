@@ -300,7 +300,8 @@ def _signal_handlers(handler: Any) -> Iterator[None]:
         yield
     finally:
         for signum, old in previous.items():
-            signal.signal(signum, old)
+            # None: a handler installed outside Python, which cannot be put back; default it.
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 
 @contextmanager

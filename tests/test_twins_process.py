@@ -34,7 +34,7 @@ from converge.twins import (
     running,
     select_backend,
 )
-from tests.support.processes import Watched, pid_alive, wait_gone
+from tests.support.processes import Watched, kill_groups, pid_alive, wait_gone
 from tests.support.stack import ReferenceStack, recorded_pids
 from tests.support.standin_app import FACTORY
 
@@ -486,6 +486,83 @@ def test_a_signal_while_waiting_for_health_stops_what_was_started(tmp_path, watc
         driver.wait()
     assert wait_gone(pids, groups=True) == []
     assert not (tmp_path / "state" / STATE_FILE).exists()
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def test_a_signal_while_a_service_is_being_spawned_waits_until_it_is_recorded(monkeypatch):
+    """A signal inside Popen, after the fork, would lose the child; spawning defers it."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with pytest.raises(_Terminated):  # noqa: SIM117 - the order of the two matters
+            with _process_backend._deferred_signals():
+                os.kill(os.getpid(), signal.SIGTERM)
+                recorded = True  # still running: the signal has not been delivered yet
+        assert recorded
+        assert signal.getsignal(signal.SIGTERM) is _raise_terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_right_after_the_first_service_started_leaves_nothing(
+    tmp_path, watched_processes, signum
+):
+    script = DRIVER + textwrap.dedent(
+        """
+        with running(backend):
+            time.sleep(600)
+        """
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    watched_processes.add(driver.pid)
+    state = tmp_path / "state" / STATE_FILE
+    try:
+        for _ in range(60_000):  # bounded: about a minute of polling
+            if state.exists() or driver.poll() is not None:
+                break
+            time.sleep(0.001)
+        assert state.exists()
+        driver.send_signal(signum)
+        _, err = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+        driver.wait()
+    assert driver.returncode in (143, -signal.SIGINT), err
+    assert not state.exists()
+    # Found by their open log files, so that a stand-in the state never recorded counts too.
+    leftovers = wait_gone(_standins_of(tmp_path))
+    kill_groups(leftovers)
+    assert leftovers == []
+
+
+def _standins_of(tmp_path: Path) -> list[int]:
+    """Live stand-in processes started by a driver for ``tmp_path`` (found by their log file)."""
+    found = []
+    logs = str(tmp_path / "state" / "logs")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            targets = [str(fd.readlink()) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(target.startswith(logs) for target in targets):
+            found.append(int(entry.name))
+    return found
 
 
 def test_an_exception_in_a_run_tears_the_stack_down(tmp_path, watched_processes):
