@@ -29,6 +29,7 @@ from converge import _compose_backend
 from converge._compose_backend import PORT_VARIABLES, ComposeBackend, engine_available
 from converge.errors import TwinsError
 from converge.twins import SERVICES, TwinsConfig, health_check
+from tests.support.processes import assert_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
@@ -249,10 +250,14 @@ def test_engine_not_available_without_a_docker_binary(tmp_path: Path) -> None:
 
 def test_engine_probe_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hanging = tmp_path / "docker"
-    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    pid_file = tmp_path / "pid"
+    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 30\n")
     hanging.chmod(0o755)
     monkeypatch.setattr(_compose_backend, "PROBE_TIMEOUT", 0.5)
+
     assert not engine_available([str(hanging)])
+
+    assert_gone(int(pid_file.read_text()))  # the probe killed what it started
 
 
 # --- the exact commands --------------------------------------------------------------------------
