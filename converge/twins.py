@@ -319,5 +319,19 @@ def running(backend: Backend, keep: bool = False) -> Iterator[list[ServiceStatus
             yield backend.up()
         finally:
             if not keep:
-                with _signal_handlers(signal.SIG_IGN):
-                    backend.down()
+                _down_whatever_arrives(backend)
+
+
+def _down_whatever_arrives(backend: Backend) -> None:
+    # A signal can still land in the few instructions before SIG_IGN is in place; it must not cost
+    # the teardown, so it is noted, the teardown runs again, and the signal is honoured after.
+    interrupted: BaseException | None = None
+    for _attempt in range(3):  # bounded: a backend that itself raises these must not loop
+        try:
+            with _signal_handlers(signal.SIG_IGN):
+                backend.down()
+            break
+        except (KeyboardInterrupt, SystemExit) as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted

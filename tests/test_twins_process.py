@@ -614,6 +614,41 @@ def test_running_restores_the_signal_handlers_it_replaced(make_backend):
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+class _InterruptedOnceBackend:
+    """Its first down() is cut short as by a signal landing just before teardown began."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.downs = 0
+
+    def up(self) -> list[ServiceStatus]:
+        return []
+
+    def down(self) -> None:
+        self.downs += 1
+        if self.downs == 1:
+            raise KeyboardInterrupt
+
+    def status(self) -> list[ServiceStatus]:
+        return []
+
+    def logs(self, service: str | None, tail: int) -> str:
+        return ""
+
+    def api_url(self) -> str | None:
+        return None
+
+
+def test_a_signal_as_teardown_begins_does_not_cost_the_teardown():
+    backend = _InterruptedOnceBackend()
+
+    with pytest.raises(KeyboardInterrupt), running(backend):
+        pass
+
+    assert backend.downs == 2
+
+
 # --- choosing a backend ------------------------------------------------------------------------
 
 
