@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # No type stubs for jsonschema are installed (types-jsonschema is not a dependency).
-from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError, best_match
 
 PathSegments = tuple[str | int, ...]
 
@@ -51,7 +51,7 @@ def describe(error: ValidationError) -> list[tuple[PathSegments, str | None, str
     if keyword == "required" and isinstance(instance, dict):
         return [
             (where, None, f"missing required key {name!r}")
-            for name in error.validator_value
+            for name in _validator_value(error)
             if name not in instance
         ]
     if keyword in {"oneOf", "anyOf"} and error.context:
@@ -74,7 +74,7 @@ def _describe_alternatives(error: ValidationError) -> list[tuple[PathSegments, s
 
 def _message(error: ValidationError) -> str:
     keyword = error.validator
-    value = error.validator_value
+    value = _validator_value(error)
     instance = error.instance
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     if keyword == "type":
@@ -142,3 +142,8 @@ def kind_of(value: Any) -> str:
 def _short(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _validator_value(error: ValidationError) -> Any:
+    # The stubs type it "Any | Unset"; it is always set on errors that come out of a validation.
+    return error.validator_value

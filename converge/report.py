@@ -207,7 +207,7 @@ def load_report(path: Path) -> dict[str, Any]:
 def schema_problems(document: Any) -> list[str]:
     """Every way the document departs from schemas/report.schema.json, as readable lines."""
     # No stubs in the declared dependencies; the ignore stays harmless when they are installed.
-    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+    import jsonschema
 
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)

@@ -36,7 +36,7 @@ from typing import Any, cast
 import yaml
 
 # No type stubs for jsonschema are installed (types-jsonschema is not a dependency).
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from converge import paths

@@ -14,6 +14,7 @@ SIGINT/SIGTERM.
 from __future__ import annotations
 
 import http.client
+import importlib
 import os
 import signal
 import sys
@@ -23,8 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any, Literal, Protocol, get_args
+from types import FrameType, ModuleType
+from typing import Any, Literal, Protocol, cast, get_args
 
 from converge.errors import ConfigError, TwinsError
 
@@ -229,23 +230,31 @@ def select_backend(config: TwinsConfig, say: Callable[[str], None]) -> Backend:
         say("twins: compose backend (set by configuration)")
         return _compose_backend_class()(config, say)
     try:
-        from converge import _compose_backend
-    except ImportError as error:
-        say(f"twins: process backend (the compose backend cannot be loaded: {error})")
+        compose = _compose_module()
+    except TwinsError as error:
+        say(f"twins: process backend ({error})")
         return ProcessBackend(config, say)
-    if _compose_backend.engine_available():
+    if compose.engine_available():
         say("twins: compose backend (a Docker engine with Compose v2 answered)")
-        return _compose_backend.ComposeBackend(config, say)
+        return cast(Backend, compose.ComposeBackend(config, say))
     say("twins: process backend (no Docker engine with Compose v2 answered)")
     return ProcessBackend(config, say)
 
 
 def _compose_backend_class() -> Callable[[TwinsConfig, Callable[[str], None]], Backend]:
+    return cast(
+        Callable[[TwinsConfig, Callable[[str], None]], Backend],
+        _compose_module().ComposeBackend,
+    )
+
+
+def _compose_module() -> ModuleType:
+    # Through sys.modules (not `from converge import ...`) so that there is one way in, and the
+    # compose backend's heavier imports (python-on-whales) are only paid when it is asked for.
     try:
-        from converge._compose_backend import ComposeBackend
+        return importlib.import_module("converge._compose_backend")
     except ImportError as error:
         raise TwinsError(f"the compose backend cannot be loaded: {error}") from error
-    return ComposeBackend
 
 
 def health_check(url: str, timeout: float = 2.0) -> bool:
