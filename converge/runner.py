@@ -146,7 +146,8 @@ def run_scenario(
 ) -> RunResult:
     """One pass through a scenario's steps, with freshly minted built-in tokens."""
     run_id = uuid.uuid4().hex[:12]
-    builtins = tokens.builtin_variables(config.jwt_secret, origin.base_url, run_id)
+    used = frozenset().union(*(step.variables for step in scenario.steps))
+    builtins = tokens.builtin_variables(config.jwt_secret, origin.base_url, run_id, names=used)
     variables: dict[str, Any] = dict(builtins)
     secrets: set[str] = {v for k, v in builtins.items() if k in tokens.TOKEN_VARIABLES}
     started = time.perf_counter()

@@ -40,6 +40,16 @@ def test_builtin_variables_are_the_six_names():
     assert variables["api_url"] == "http://127.0.0.1:8000"
 
 
+def test_only_the_named_tokens_are_minted_and_api_url_is_always_there():
+    full = builtin_variables(SECRET, "http://127.0.0.1:8000", "run-1", now=NOW)
+    some = builtin_variables(
+        SECRET, "http://127.0.0.1:8000", "run-1", now=NOW, names={"pro_user_token", "run_id"}
+    )
+
+    assert set(some) == {"pro_user_token", "api_url"}
+    assert some["pro_user_token"] == full["pro_user_token"]  # the same user as a full mint
+
+
 @pytest.mark.parametrize(
     ("name", "tier", "role", "label"),
     [
