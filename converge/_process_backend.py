@@ -73,6 +73,10 @@ class ProcessBackend:
 
     # --- the Backend interface -----------------------------------------------------------------
 
+    def has_stack(self) -> bool:
+        """True while a stack of this backend is recorded (running, or left to clean up)."""
+        return self._state_path.exists()
+
     def up(self) -> list[ServiceStatus]:
         with self._locked():
             previous = self._load()

@@ -220,8 +220,17 @@ class Backend(Protocol):
 
 def select_backend(config: TwinsConfig, say: Callable[[str], None]) -> Backend:
     """The backend to use: forced by ``config.backend``, or for ``auto`` compose when a Docker
-    engine with Compose v2 answers, else local processes. Says which one and why."""
+    engine with Compose v2 answers, else local processes. Says which one and why.
+
+    Under ``auto`` a process stack that is already recorded wins: twins left up by
+    ``--keep`` or ``twins.up`` on a machine without an engine must still be found by the next
+    ``twins.down`` or ``converge --no-twins``, even once an engine answers.
+    """
     from converge._process_backend import ProcessBackend
+
+    if config.backend == "auto" and ProcessBackend(config).has_stack():
+        say("twins: process backend (its twins are already running)")
+        return ProcessBackend(config, say)
 
     if config.backend == "process":
         say("twins: process backend (set by configuration)")

@@ -686,6 +686,24 @@ def test_auto_chooses_compose_when_an_engine_answers(tmp_path, fake_compose, mes
     assert messages == ["twins: compose backend (a Docker engine with Compose v2 answered)"]
 
 
+def test_auto_finds_a_running_process_stack_even_when_an_engine_answers(
+    make_backend, fake_compose, messages
+):
+    # Twins left up by `--keep` before an engine was there must still be found by `twins.down`.
+    running = make_backend()
+    running.up()
+    fake_compose.available = True
+    messages.clear()
+
+    backend = select_backend(replace(running._config, backend="auto"), messages.append)
+
+    assert isinstance(backend, ProcessBackend)
+    assert backend.api_url() == running.api_url()
+    assert messages == ["twins: process backend (its twins are already running)"]
+    backend.down()
+    assert not ProcessBackend(running._config).has_stack()
+
+
 def test_a_forced_backend_is_used_without_asking_the_engine(tmp_path, fake_compose, messages):
     fake_compose.available = True
 
