@@ -302,6 +302,11 @@ class _FileChecker:
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 if mark is not None else 1
             detail = error.problem or "invalid YAML"
+            if "maximum nesting depth" in detail:
+                # libyaml (from 0.2.5) stops deep nesting itself; say it as the pure-Python
+                # parser's RecursionError below is said, but with the line libyaml knows.
+                self.problem(line, (), "the YAML is nested too deeply")
+                return None
             if error.context and detail.startswith("but "):
                 detail = f"{error.context}, {detail}"  # "expected X, but found Y"
             elif error.context:
