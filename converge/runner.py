@@ -156,6 +156,11 @@ def run_scenario(
         result, captured = run_step(
             step, session, origin, variables, default_timeout=config.timeout, secrets=secrets
         )
+        for spec in step.checks:
+            # A capture that failed this time leaves no value behind, not even an earlier one:
+            # a later step must not be sent with a stale id (and pass on the wrong resource).
+            if spec.kind == "capture" and spec.target not in captured:
+                variables.pop(spec.target, None)
         variables.update(captured)
         steps.append(result)
     return RunResult(

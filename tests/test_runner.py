@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -87,6 +88,27 @@ def test_a_step_using_a_failed_capture_is_not_sent(http_server, tmp_path):
     assert len(http_server.requests) == 2  # steps 1 and 3; step 2 never left the runner
     assert run.steps[2].checks[0].passed
 
+
+
+@pytest.mark.parametrize("second", ["/html", "/reset"])
+def test_a_failed_re_capture_does_not_send_the_earlier_value(http_server, tmp_path, second):
+    # The id of the resource made first must not stand in for the one the second step failed to
+    # make: the third step would check the old resource and pass by accident.
+    http_server.json("/v1/things", {"id": "old-1"})
+    http_server.route("GET", "/html", Reply(body="<html>down</html>"))
+    http_server.route("GET", "/reset", Reply(action="reset"))
+    scenario = one(tmp_path, f"""
+        name: re-capture
+        steps:
+          - {{path: /v1/things, capture: {{id: response.id}}}}
+          - {{path: {second}, capture: {{id: response.id}}}}
+          - {{path: "/echo?id={{{{id}}}}", expect: {{status: 200}}}}
+        """)
+    run = run_one(http_server, scenario)
+    third = run.steps[2]
+    assert third.status_code is None and not third.checks[0].passed
+    assert "'id'" in third.checks[0].message
+    assert [urlsplit(r.path).path for r in http_server.requests] == ["/v1/things", second]
 
 def test_a_timeout_fails_the_step_and_the_run_goes_on(http_server, tmp_path):
     scenario = one(tmp_path, """
