@@ -49,6 +49,9 @@ from converge.tokens import BUILTIN_VARIABLES
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "scenario.schema.json"
 SUFFIXES = (".yaml", ".yml")
 MAX_VALUES = 100_000  # values after expanding aliases; beyond this a file is hostile, not a test
+# Levels of nesting in a value. Templates, checks and the report walk values recursively, so a
+# deeper body would end the run in a RecursionError instead of a located problem.
+MAX_DEPTH = 100
 
 # --- YAML: a safe loader with YAML 1.2 scalars ---------------------------------------------
 
@@ -297,7 +300,15 @@ class _FileChecker:
             self.root = node
             if not _NodeInspector(self).inspect(node):
                 return None
-            return loader.construct_document(node)
+            data = loader.construct_document(node)
+            too_deep = _beyond_depth(data, MAX_DEPTH)
+            if too_deep is not None:
+                # Located at the value that holds it: a hundred-level pointer helps nobody.
+                self.problem_at(
+                    too_deep[:6], f"nested too deeply (more than {MAX_DEPTH} levels)"
+                )
+                return None
+            return data
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 if mark is not None else 1
@@ -672,6 +683,20 @@ def _capture_path(source: str) -> paths.FieldPath:
     if not rest:
         raise paths.PathSyntaxError(f"{source!r} needs a field path after 'response.'")
     return paths.parse(rest)
+
+
+def _beyond_depth(value: Any, limit: int) -> PathSegments | None:
+    """The first place nested deeper than ``limit``, or None (iterative: deep is the problem)."""
+    stack: list[tuple[Any, PathSegments]] = [(value, ())]
+    while stack:
+        item, where = stack.pop()
+        if len(where) > limit:
+            return where
+        if isinstance(item, dict):
+            stack.extend((child, (*where, str(key))) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, (*where, index)) for index, child in enumerate(item))
+    return None
 
 
 def _is_name(value: Any) -> bool:

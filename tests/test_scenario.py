@@ -488,6 +488,30 @@ def test_deep_nesting_is_a_problem_not_a_crash(tmp_path, monkeypatch):
     assert problems_of(Path()) == ["critical/deep.yaml:2: $: the YAML is nested too deeply"]
 
 
+
+@pytest.mark.parametrize("depth", [150, 450, 700])
+def test_nesting_the_parser_accepts_is_still_bounded(tmp_path, monkeypatch, depth):
+    # Deep enough to pass libyaml, deep enough for the loader's or the checks' recursion to fail.
+    monkeypatch.chdir(tmp_path)
+    body = "[" * depth + "1" + "]" * depth
+    text = f"name: Deep\nsteps:\n  - path: /a\n    expect:\n      body_equals: {{x: {body}}}\n"
+    write(tmp_path, "critical/deep.yaml", text)
+    assert problems_of(Path()) == [
+        "critical/deep.yaml:5: $.steps[0].expect.body_equals.x[0]: "
+        "nested too deeply (more than 100 levels)"
+    ]
+
+
+def test_aliases_cannot_stack_nesting_beyond_the_bound(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    half = "[" * 60 + "1" + "]" * 60
+    text = f"name: Deep\nsteps:\n  - path: /a\n    headers: &h {{}}\n    body: &d {half}\n"
+    text += f"  - path: /b\n    body: {'[' * 60}*d{']' * 60}\n"
+    write(tmp_path, "critical/deep.yaml", text)
+    assert problems_of(Path()) == [
+        "critical/deep.yaml:7: $.steps[1].body[0][0][0]: nested too deeply (more than 100 levels)"
+    ]
+
 def test_the_fixture_holdouts_load():
     scenarios = load_dir(FIXTURE)
     assert scenarios
