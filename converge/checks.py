@@ -19,6 +19,10 @@ from converge.paths import PathMissing
 from converge.template import UndefinedVariable, text_of
 
 ACTUAL_LIMIT = 200  # characters of an actual value kept in messages and reports
+# Levels of nesting a captured value may have (as scenario.MAX_DEPTH for the files): templates,
+# comparisons and the report recurse into captured values, and the API's body is not ours.
+MAX_CAPTURE_DEPTH = 100
+_TOO_DEEP = "nested too deeply to compare"
 
 _NOT_JSON: Any = object()
 
@@ -42,7 +46,7 @@ class Response:
         if self._json is _UNPARSED:
             try:
                 self._json = json.loads(self.text) if self.text.strip() else _NOT_JSON
-            except ValueError:
+            except (ValueError, RecursionError):  # "[[[[...": the API's body, not converge's bug
                 self._json = _NOT_JSON
         return self._json
 
@@ -85,6 +89,8 @@ def evaluate_one(spec: CheckSpec, response: Response, variables: Mapping[str, An
         return _capture(spec, response)[0]
     except UndefinedVariable as missing:
         return _fail(spec, None, None, f"not checked: {missing}")
+    except RecursionError:
+        return _fail(spec, None, None, f"not checked: the value is {_TOO_DEEP}")
 
 
 def fail_all(checks: Sequence[CheckSpec], reason: str) -> tuple[CheckResult, ...]:
@@ -176,7 +182,25 @@ def _capture(spec: CheckSpec, response: Response) -> tuple[CheckResult, Any]:
     _found, value, problem = _field(spec, response)
     if problem is not None:
         return _fail(spec, where, None, f"cannot capture {spec.target}: {problem}"), None
+    if _deeper_than(value, MAX_CAPTURE_DEPTH):
+        message = f"cannot capture {spec.target}: more than {MAX_CAPTURE_DEPTH} levels deep"
+        return _fail(spec, where, None, message), None
     return _pass(spec, where, _short_value(value)), value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (iterative: deep is the problem)."""
+    level: list[Any] = [value]
+    for _depth in range(limit):
+        containers = [item for item in level if isinstance(item, list | dict)]
+        if not containers:
+            return False
+        level = [
+            child
+            for item in containers
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return any(isinstance(item, list | dict) for item in level)
 
 
 # --- equality ----------------------------------------------------------------------------

@@ -148,6 +148,30 @@ def test_a_dropped_connection_fails_the_step_and_the_run_goes_on(http_server, tm
     assert run.steps[1].checks[0].passed
 
 
+
+def test_deeply_nested_response_bodies_fail_checks_never_the_run(http_server, tmp_path):
+    # A hostile or broken API: too deep for the JSON parser, and deep enough that comparing or
+    # re-sending a captured value would recurse past Python's limit.
+    http_server.route("GET", "/abyss", Reply(body="[" * 5000 + "]" * 5000))
+    http_server.route("GET", "/deep", Reply(body='{"a": ' + "[" * 900 + "]" * 900 + "}"))
+    scenario = one(tmp_path, """
+        name: deep
+        steps:
+          - {path: /abyss, expect: {status: 200, body_equals: {"0": 1}}}
+          - path: /deep
+            expect: {body_equals: {a: [[1]]}, body_matches: {a: x}}
+            capture: {a: response.a}
+          - {method: POST, path: /echo, body: {a: "{{a}}"}}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    assert [c.passed for step in run.steps for c in step.checks] == [
+        True, False, False, False, False, False, True
+    ]
+    assert "not JSON" in run.steps[0].checks[1].message
+    assert "more than 100 levels deep" in run.steps[1].checks[2].message
+    assert run.steps[2].status_code is None  # not sent: its variable could not be captured
+
 def test_connection_refused_fails_every_step_with_a_clear_message(tmp_path):
     scenario = one(tmp_path, """
         name: nobody home
