@@ -9,6 +9,7 @@ document, never the runner's state, so ``converge report FILE`` shows exactly wh
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -157,6 +158,10 @@ def _step(step: StepResult) -> dict[str, Any]:
 
 def _json_safe(value: Any) -> Any:
     """Tuples become lists; anything JSON cannot hold becomes its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        # Python's json reads NaN/Infinity from an API and would write them into the report,
+        # which strict JSON readers (jq, JSON.parse in CI) then refuse.
+        return json.dumps(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):

@@ -169,6 +169,24 @@ def test_non_json_bodies_fail_field_checks_with_a_message(api, tmp_path):
     assert "warning: important scenario 'Html' is below its threshold" in result.out
 
 
+
+def test_nan_and_infinity_from_the_api_leave_the_report_strict_json(api, tmp_path):
+    api.route("GET", "/odd", Reply(body='{"a": NaN, "b": 1e999, "c": -Infinity}'))
+    scenarios(tmp_path, {"critical/odd.yaml": """
+        name: Odd numbers
+        steps:
+          - {path: /odd, expect: {body_equals: {a: 1, b: 1, c: 1}}}
+        """})
+    run(tmp_path, api.url)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    text = (tmp_path / "out" / "report.json").read_text()
+    document = json.loads(text, parse_constant=refuse)  # as jq or JSON.parse read it
+    actual = [c["actual"] for c in document["scenarios"][0]["steps"][0]["checks"]]
+    assert actual == ["NaN", "Infinity", "-Infinity"]
+
 def test_a_failing_critical_scenario_exits_1(api, tmp_path):
     scenarios(tmp_path, {
         "critical/bad.yaml": "name: Bad\nsteps: [{path: /nope}]\n",
