@@ -8,6 +8,7 @@ never sees a traceback for bad input or a broken environment.
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +102,8 @@ def guard(stderr: TextIO | None = None) -> Iterator[None]:
     """Turn a :class:`ConvergeError` into its message on stderr and ``SystemExit(code)``.
 
     Used by the CLI and by every Invoke task, so both speak the same way. Unexpected exceptions
-    are not hidden: they are bugs in converge and keep their traceback.
+    are not hidden: they are bugs in converge and keep their traceback, but they exit 2 like any
+    other failure to judge the change; Python's own exit 1 would read "a critical scenario fails".
     """
     try:
         yield
@@ -111,3 +113,10 @@ def guard(stderr: TextIO | None = None) -> Iterator[None]:
     except KeyboardInterrupt:
         print("converge: interrupted", file=stderr or sys.stderr)
         raise SystemExit(130) from None
+    except Exception:
+        traceback.print_exc(file=stderr or sys.stderr)
+        print(
+            "converge: internal error: a bug in converge, not a verdict on the change",
+            file=stderr or sys.stderr,
+        )
+        raise SystemExit(EXIT_ERROR) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from converge.errors import guard
 from converge.report import STICKY_MARKER, schema_problems
 from tests.support.servers import Reply, TestServer, free_port
 
@@ -319,3 +321,13 @@ def test_bad_flag_values_are_one_line_errors(tmp_path):
     bad = converge("run", "--threshold", "critcal=90", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown tier" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_bug_in_converge_exits_2_not_1_and_keeps_its_traceback():
+    # Exit 1 says "a critical scenario fails"; a crash says nothing about the change.
+    stream = io.StringIO()
+    with pytest.raises(SystemExit) as caught, guard(stream):
+        raise RuntimeError("boom")
+    assert caught.value.code == 2
+    assert "Traceback" in stream.getvalue() and "RuntimeError: boom" in stream.getvalue()
+    assert "internal error" in stream.getvalue()
