@@ -34,11 +34,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from converge.errors import HoldoutsError
+from converge.model import TIERS
 
 Say = Callable[[str], None]
 
 GIT_TIMEOUT = 120.0  # seconds for one git command; a holdouts repository is small
 SOURCE_FILE = "converge-source"  # inside .git: which source this checkout was made from
+COPY_MARKER = ".converge-holdouts"  # inside a copy: converge made it, so a pull may replace it
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # git's scp-like syntax: [user@]host:path, with no slash before the colon.
@@ -71,6 +73,7 @@ def pull(
     """
     dest = Path(dest)
     kind, location = classify(source, Path(root))
+    _check_replaceable(dest)
     if kind == "folder":
         if ref:
             raise HoldoutsError(
@@ -152,11 +155,36 @@ def git_env(
 # --- the two kinds of source -------------------------------------------------------------------
 
 
+def _check_replaceable(dest: Path) -> None:
+    """Refuse to pull over a folder converge did not put there.
+
+    A pull replaces ``dest`` whole, so a mistyped ``scenarios_dir`` (``.``, ``..``, ``/etc``, a
+    home folder) would otherwise be deleted. Replaceable: nothing, an empty folder, a symlink (only
+    the link goes), a copy or checkout converge made (its marker), or a copy from before the
+    marker existed: tier folders only, besides dot-files, and no ``.git``.
+    """
+    if dest.is_symlink() or not dest.exists():
+        return
+    if dest.is_dir():
+        if (dest / COPY_MARKER).is_file() or (dest / ".git" / SOURCE_FILE).is_file():
+            return
+        names = [entry.name for entry in dest.iterdir()]
+        visible = [name for name in names if not name.startswith(".")]
+        if not names or (visible and set(visible) <= set(TIERS) and ".git" not in names):
+            return
+    raise HoldoutsError(
+        f"will not pull the holdouts into {dest}: it is not a holdouts folder that converge made, "
+        "and pulling would replace everything in it (set scenarios_dir to a new folder, "
+        "or delete that one first)"
+    )
+
+
 def _copy_folder(source: Path, dest: Path) -> None:
     """Copy next to ``dest``, then swap: a failed copy never leaves a half-filled ``dest``."""
     staging = _sibling(dest, "new")
     try:
         shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".git"))
+        (staging / COPY_MARKER).write_text(f"copied by converge from {source}\n", "utf-8")
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise HoldoutsError(f"cannot copy the holdouts from {source}: {error}") from None

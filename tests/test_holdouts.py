@@ -181,6 +181,49 @@ def test_local_folder_is_copied_replacing_the_destination(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == [".holdouts", "fixture"]
 
 
+@pytest.mark.parametrize("kind", ["folder", "git"])
+def test_a_folder_converge_did_not_make_is_never_replaced(
+    remote: Remote, tmp_path: Path, kind: str
+) -> None:
+    # A mistyped scenarios_dir (".", "..", "/etc", a home folder) must not be wiped by the swap.
+    (tmp_path / "fixture/critical").mkdir(parents=True)
+    (tmp_path / "fixture/critical/a.yaml").write_text("a\n")
+    source = "fixture" if kind == "folder" else str(remote.bare)
+    precious = tmp_path / "precious"
+    (precious / "critical").mkdir(parents=True)
+    (precious / "notes.txt").write_text("keep me\n")
+    user_repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", str(user_repo))
+    (user_repo / "critical").mkdir()
+    for dest in (precious, user_repo):
+        before = sorted(p.relative_to(dest) for p in dest.rglob("*"))
+        with pytest.raises(HoldoutsError, match="not a holdouts folder that converge made"):
+            pull(source, dest, root=tmp_path)
+        assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before
+    assert (precious / "notes.txt").read_text() == "keep me\n"
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder\n")
+    with pytest.raises(HoldoutsError, match="not a holdouts folder"):
+        pull(source, a_file, root=tmp_path)
+    assert a_file.read_text() == "not a folder\n"
+
+
+def test_a_copy_is_marked_so_that_the_next_pull_replaces_it(tmp_path: Path) -> None:
+    source = tmp_path / "fixture"
+    (source / "critical").mkdir(parents=True)
+    (source / "critical/a.yaml").write_text("a\n")
+    (source / "README.md").write_text("not a tier\n")
+    dest = tmp_path / ".holdouts"
+    pull("fixture", dest, root=tmp_path)
+    assert (dest / holdouts.COPY_MARKER).is_file()
+    (source / "critical/a.yaml").write_text("a2\n")
+    pull("fixture", dest, root=tmp_path)
+    assert (dest / "critical/a.yaml").read_text() == "a2\n"
+    (tmp_path / "empty").mkdir()
+    pull("fixture", tmp_path / "empty", root=tmp_path)
+    assert (tmp_path / "empty/critical/a.yaml").is_file()
+
+
 def test_local_folder_with_a_ref_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "fixture").mkdir()
     with pytest.raises(HoldoutsError, match="plain folder"):
