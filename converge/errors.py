@@ -7,6 +7,7 @@ never sees a traceback for bad input or a broken environment.
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -97,6 +98,15 @@ def exit_code_of(error: BaseException) -> int:
     return EXIT_ERROR
 
 
+# Control characters but newline and tab, C1 included (U+009B is a CSI on some terminals): file
+# names and values of a hostile holdouts repository are quoted in messages.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub("?", text)
+
+
 @contextmanager
 def guard(stderr: TextIO | None = None) -> Iterator[None]:
     """Turn a :class:`ConvergeError` into its message on stderr and ``SystemExit(code)``.
@@ -108,7 +118,7 @@ def guard(stderr: TextIO | None = None) -> Iterator[None]:
     try:
         yield
     except ConvergeError as error:
-        print(f"converge: error: {error}", file=stderr or sys.stderr)
+        print(f"converge: error: {_printable(str(error))}", file=stderr or sys.stderr)
         raise SystemExit(error.exit_code) from None
     except KeyboardInterrupt:
         print("converge: interrupted", file=stderr or sys.stderr)

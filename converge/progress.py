@@ -86,4 +86,4 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 def _one_line(text: str) -> str:
-    return "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    return "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F else c for c in text)

@@ -487,7 +487,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C1 too: U+009B is a CSI on some terminals
 
 
 def _one_line(text: str) -> str:

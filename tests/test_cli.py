@@ -229,6 +229,20 @@ def test_invalid_files_exit_2_one_line_per_problem_and_send_nothing(api, tmp_pat
     assert "never_captured" in result.report["error"]
 
 
+
+def test_control_characters_from_the_holdouts_never_reach_the_terminal(api, tmp_path):
+    # A hostile holdouts repository: an escape sequence in a file name (quoted in exit-2 errors)
+    # and a C1 CSI (U+009B) in a scenario name (shown in the table).
+    scenarios(tmp_path, {"critical/e\x1b[2Jvil.yaml": "name: x\nsteps: [{path: /a, bogus: 1}]\n"})
+    bad = run(tmp_path, api.url)
+    assert bad.code == 2 and "e?[2Jvil.yaml:2:" in bad.err
+    assert "\x1b" not in bad.err
+    (tmp_path / "scenarios" / "critical" / "e\x1b[2Jvil.yaml").unlink()
+    scenarios(tmp_path, {"critical/ok.yaml": 'name: "C1 \\x9b31m red"\nsteps: [{path: /health}]\n'})
+    good = run(tmp_path, api.url, "--verbose")
+    assert good.code == 0 and "C1  31m red" in good.out
+    assert "\x9b" not in good.out + good.err
+
 def test_a_missing_scenarios_directory_exits_2(api, tmp_path):
     result = run(tmp_path, api.url)
     assert result.code == 2
