@@ -172,6 +172,10 @@ def _scenario_files(directory: Path) -> Iterator[Path]:
             for name in names
             if name.endswith(SUFFIXES) and not name.startswith(".")
         )
+        # os.walk does not enter a linked folder; listed here, it is reported, never skipped
+        # silently (a linked critical/ would otherwise leave no critical scenario to fail).
+        linked = (Path(folder, name) for name in subfolders)
+        found.extend(path for path in linked if path.is_symlink())
     yield from sorted(found, key=lambda file: file.relative_to(directory).as_posix())
 
 
@@ -193,10 +197,32 @@ def _load(path: Path, root: Path) -> _Result:
         relative = path.relative_to(root).as_posix()
     except ValueError:
         relative = path.name
+    link_problem = _link_problem(path, root)
+    if link_problem is not None:
+        result.problems.append(Problem(result.file, 0, "$", link_problem))
+        return result
     checker = _FileChecker(result, relative, _folder_tier(relative, root))
     checker.run(path)
     result.problems = sorted(dict.fromkeys(result.problems), key=lambda p: p.line)
     return result
+
+
+def _link_problem(path: Path, root: Path) -> str | None:
+    """Why a symbolic link is not read: a folder link, or a file outside the scenarios directory.
+
+    Messages quote what a file holds; a link to ``~/.env`` must not print its keys into the log.
+    """
+    if not path.is_symlink():
+        return None
+    if path.is_dir():
+        return "a symbolic link to a folder: converge does not follow it (copy the scenarios in)"
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        inside = False
+    if not inside:
+        return "a symbolic link to a file outside the scenarios directory: not read"
+    return None
 
 
 def _folder_tier(relative: str, root: Path) -> Priority | None:

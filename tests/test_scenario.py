@@ -252,6 +252,29 @@ def test_hidden_folders_are_skipped(tmp_path):
     assert [s.file for s in load_dir(tmp_path)] == ["critical/a.yaml"]
 
 
+
+def test_links_out_of_the_directory_are_problems_and_never_read(tmp_path, monkeypatch):
+    # A holdouts repository is input from elsewhere: its links must not quote ~/.env into a log.
+    outside = tmp_path / "outside"
+    write(outside, ".env", "name: x\npriority: sk-live-do-not-print\nsteps: [{path: /a}]\n")
+    write(outside, "more/b.yaml", "name: B\npriority: critical\nsteps: [{path: /b}]\n")
+    root = tmp_path / "holdouts"
+    write(root, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\n")
+    write(root, "important/c.yaml", "name: C\nsteps: [{path: /c}]\n")
+    (root / "critical" / "env.yaml").symlink_to(outside / ".env")
+    (root / "critical" / "c.yaml").symlink_to(root / "important" / "c.yaml")  # inside: read
+    (root / "nice-to-have").symlink_to(outside / "more", target_is_directory=True)
+    monkeypatch.chdir(root)
+    problems = problems_of(Path())
+    assert problems == [
+        "critical/env.yaml: $: a symbolic link to a file outside the scenarios directory: not read",
+        # the link inside the directory is read: its scenario is the same one a second time
+        "important/c.yaml:1: $.name: scenario name 'C' is already used by critical/c.yaml",
+        "nice-to-have: $: a symbolic link to a folder: converge does not follow it "
+        "(copy the scenarios in)",
+    ]
+    assert "sk-live" not in "\n".join(problems)
+
 def test_unreadable_file_is_a_problem_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\n")
