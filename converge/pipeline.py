@@ -9,8 +9,12 @@ taken the stack down on the way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import fcntl
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from converge import engine, holdouts, twins
@@ -20,6 +24,7 @@ from converge.model import Priority
 Say = Callable[[str], None]
 
 STATE_DIR = ".converge"  # under the project root, git-ignored: the process backend's state
+RUN_LOCK = "converge.lock"  # in STATE_DIR: held by the one pipeline running in this checkout
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,44 @@ def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> 
     def say(message: str) -> None:
         print(message, file=err, flush=True)
 
+    with _one_run_at_a_time(settings.root / STATE_DIR, say):
+        return _converge(settings, options, out, err, say)
+
+
+@contextmanager
+def _one_run_at_a_time(state_dir: Path, say: Say) -> Iterator[None]:
+    """Let one pipeline at a time run in a checkout; a second one waits, and says so.
+
+    Two runs share the process stack's state, ``.holdouts`` and the report: the second would
+    find the first one's twins up, use them, and lose them when the first tears them down (or
+    take them away from the first), so one of the two would report failures the change did not
+    cause. The lock is an ``flock``, so it goes with the process that held it, however it ended.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / RUN_LOCK).open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            say(
+                "converge: another run of the pipeline holds this checkout"
+                + (f" (pid {holder})" if holder.isdigit() else "")
+                + "; waiting for it to finish"
+            )
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, say: Say) -> int:
     if options.no_twins:
         return _pull_and_run(settings, options, _external_api_url(settings, options, say), out, err)
     backend = twins.select_backend(twins_config(settings, options.backend), say)

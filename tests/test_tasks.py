@@ -393,3 +393,27 @@ def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.S
     left = wait_gone(marked_processes(project.mark), timeout=10)
     assert left == [], f"{describe(left)}\n{err}"
     assert recorded_pids(project.root / ".converge") == []
+
+
+@needs_stack
+@pytest.mark.slow
+def test_two_runs_at_once_in_one_checkout_take_turns(project: Project) -> None:
+    # Without turns, the second run used the first one's twins and one of the two lost them
+    # mid-run: failures (exit 1 or 2) that the change under test did not cause.
+    first = project.start("converge", "--runs", "15")
+    try:
+        state = project.root / ".converge/twins.json"
+        deadline = time.monotonic() + 60
+        while not state.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.exists(), "the first run was starting its twins"
+        second = project.invoke("converge")
+        first_out, first_err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, first_out + first_err
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "waiting for it to finish" in second.stderr
+    assert recorded_pids(project.root / ".converge") == []
