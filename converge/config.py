@@ -31,6 +31,7 @@ SECTION = "converge"
 SOURCE = "setup.cfg [converge]"
 
 BackendChoice = Literal["auto", "compose", "process"]
+MAX_TIMEOUT = 86400.0  # seconds: a day per step is already no timeout at all
 BACKENDS: tuple[BackendChoice, ...] = ("auto", "compose", "process")
 
 # The JWT secret of the reference stack; kept equal to converge.tokens.DEFAULT_JWT_SECRET (a test
@@ -275,8 +276,12 @@ class _Reader:
             number = self.number(key)
         except ConfigError:
             number = float("nan")
-        if not number > 0:
-            raise ConfigError(self.wrong(key, "a number of seconds greater than 0"))
+        # Bounded: an infinite or huge timeout passed validation, then overflowed the socket's
+        # own timeout deep inside the first request, as a traceback.
+        if not 0 < number <= MAX_TIMEOUT:
+            raise ConfigError(
+                self.wrong(key, f"a number of seconds greater than 0 and at most {MAX_TIMEOUT:g}")
+            )
         return number
 
     def positive_int(self, key: str) -> int:

@@ -57,7 +57,9 @@ def test_bad_threshold_names_the_key_and_value(tmp_path: Path) -> None:
     ("line", "message"),
     [
         ("threshold_important = 101", "threshold_important: expected a number from 0 to 100"),
-        ("timeout = 0", "timeout: expected a number of seconds greater than 0, got '0'"),
+        ("timeout = 0", "timeout: expected a number of seconds greater than 0"),
+        ("timeout = inf", "timeout: expected a number of seconds greater than 0 and at most"),
+        ("timeout = 1e300", "timeout: expected a number of seconds greater than 0 and at most"),
         ("workers = two", "workers: expected a whole number of at least 1, got 'two'"),
         ("twins_backend = kubernetes", "twins_backend: expected one of auto, compose, process"),
         ("api_url = localhost:8000", "api_url: expected an http:// or https:// URL"),
