@@ -49,6 +49,7 @@ from converge.tokens import BUILTIN_VARIABLES
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "scenario.schema.json"
 SUFFIXES = (".yaml", ".yml")
 MAX_VALUES = 100_000  # values after expanding aliases; beyond this a file is hostile, not a test
+MAX_FILE_BYTES = 1_000_000  # a long scenario is a few kB; 13 MB took 6 s and 400 MB to refuse
 # Levels of nesting in a value. Templates, checks and the report walk values recursively, so a
 # deeper body would end the run in a RecursionError instead of a located problem.
 MAX_DEPTH = 100
@@ -297,9 +298,13 @@ class _FileChecker:
 
     def read(self, path: Path) -> str | None:
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)  # bounded: parsing costs ~30x the size
         except OSError as error:
             self.problem(0, (), f"cannot read the file: {error.strerror or error}")
+            return None
+        if len(raw) > MAX_FILE_BYTES:
+            self.problem(0, (), f"too large: a scenario file holds at most {MAX_FILE_BYTES} bytes")
             return None
         try:
             # utf-8-sig: a byte-order mark written by some editors is not a problem.

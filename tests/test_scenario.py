@@ -503,6 +503,19 @@ def test_hostile_alias_expansion_is_refused(tmp_path, monkeypatch):
     ]
 
 
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = "name: Big\nsteps:\n  - path: /a\n    body:\n"
+    text += "".join(f"      k{i}: {'v' * 40}\n" for i in range(25_000))  # about 1.3 MB
+    write(tmp_path, "critical/big.yaml", text)
+    parsed: list[object] = []
+    monkeypatch.setattr(scenario_module._FileChecker, "parse", lambda self, t: parsed.append(t))
+    assert problems_of(Path()) == [
+        "critical/big.yaml: $: too large: a scenario file holds at most 1000000 bytes"
+    ]
+    assert parsed == []
+
 def test_deep_nesting_is_a_problem_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     body = "[" * 5000 + "]" * 5000
