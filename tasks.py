@@ -26,7 +26,7 @@ from invoke.tasks import task
 from converge import config, pipeline, twins
 from converge import gates as gates_lib
 from converge import holdouts as holdouts_lib
-from converge.errors import ConfigError, guard
+from converge.errors import ConfigError, ReportError, guard
 from converge.model import TIERS
 
 ROOT = Path(__file__).resolve().parent
@@ -261,8 +261,14 @@ def summary(c: Context, file: str | None = None) -> None:
             _say("report: GITHUB_STEP_SUMMARY is not set; printing the summary instead")
             print(text, end="")
             return
-        with Path(target).open("a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        try:
+            with Path(target).open("a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise ReportError(
+                f"GITHUB_STEP_SUMMARY={target}: cannot append to it: {reason}"
+            ) from None
         _say(f"report: summary appended to {target}")
 
 

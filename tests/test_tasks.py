@@ -290,6 +290,19 @@ def test_failing_critical_scenario_exits_1_and_reports(
     assert "The service is a teapot" in text
 
 
+def test_summary_to_an_unwritable_step_summary_exits_2_naming_it(
+    project: Project, http_server: TestServer, tmp_path: Path
+) -> None:
+    http_server.json("/ok", {"ok": True})
+    project.scenarios(fine=PASSING)
+    assert project.invoke("converge", "--no-twins", API_URL=http_server.url).returncode == 0
+    for target in (tmp_path / "missing-dir/summary.md", tmp_path):
+        result = project.invoke("report.summary", GITHUB_STEP_SUMMARY=str(target))
+        assert result.returncode == 2, result.stderr
+        assert f"GITHUB_STEP_SUMMARY={target}: cannot append to it" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_report_comment_without_a_report_exits_2(project: Project) -> None:
     result = project.invoke("report.comment")
     assert result.returncode == 2
