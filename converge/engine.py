@@ -57,6 +57,7 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     redactor = Redactor.from_environment([options.jwt_secret, *options.secrets])
     results: list[ScenarioResult] = []
     failure: ConvergeError | None = None
+    crash: Exception | None = None
     code = EXIT_ERROR
     try:
         scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
@@ -72,6 +73,13 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     except ConvergeError as error:
         failure = error
         failure.message = redactor.text(failure.message)
+    except Exception as error:
+        # A bug in converge is still an exit 2: the report says so rather than leaving the
+        # previous run's verdict in place; the exception itself goes on up with its traceback.
+        crash = error
+        failure = ConvergeError(
+            redactor.text(f"internal error in converge: {type(error).__name__}: {error}")
+        )
 
     document = build_report(
         results,
@@ -96,6 +104,8 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
             failure.message += f"\n{problem}"
         else:
             raise ReportError(problem) from None
+    if crash is not None:
+        raise crash
     if failure is not None:
         raise failure
     return code

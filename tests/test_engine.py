@@ -57,6 +57,25 @@ def test_exit_2_errors_are_raised_after_the_report_is_written(
     assert schema_problems(document) == []
 
 
+
+def test_a_crash_still_replaces_the_previous_report(http_server, tmp_path, monkeypatch):
+    # Otherwise CI would post the last run's PASS next to a job that failed.
+    write(tmp_path / "s", "critical/a.yaml", "name: A\nsteps: [{path: /echo}]\n")
+    report = tmp_path / "r.json"
+    options = RunOptions(scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=report)
+    assert execute(options, io.StringIO(), io.StringIO()) == 0
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("converge.engine.score", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        execute(options, io.StringIO(), io.StringIO())
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2
+    assert document["error"] == "internal error in converge: RuntimeError: a bug"
+    assert schema_problems(document) == []
+
 def test_error_messages_are_redacted_before_they_reach_the_user(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDOUT_PAT", "ghp_secretpat_abcdef")
     options = RunOptions(scenarios_dir=tmp_path / "ghp_secretpat_abcdef", api_url="http://127.0.0.1:1",
