@@ -202,6 +202,8 @@ def load_report(path: Path) -> dict[str, Any]:
         raise ReportError(f"{path}: no such report file") from None
     except (OSError, ValueError) as error:
         raise ReportError(f"{path}: not a readable JSON report: {error}") from None
+    except RecursionError:
+        raise ReportError(f"{path}: not a converge report: nested too deeply") from None
     problems = schema_problems(document)
     if problems:
         raise ReportError(f"{path}: not a converge report: {problems[0]}")

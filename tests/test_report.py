@@ -224,6 +224,13 @@ def test_load_report_round_trips_and_rejects_other_json(tmp_path, document):
         load_report(tmp_path / "missing.json")
 
 
+
+def test_load_report_refuses_deeply_nested_json_with_a_message(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ReportError, match="nested too deeply"):
+        load_report(path)
+
 def test_progress_is_silent_for_tiny_runs_and_periodic_in_logs():
     from converge.progress import Progress
 
