@@ -228,6 +228,19 @@ def test_frozen_clock_advances_and_resets_to_its_start():
         assert httpx.get(f"{base}/_twin/clock").json()["now"] == "2025-01-01T00:00:00+00:00"
 
 
+def test_clock_refuses_to_move_out_of_range_and_keeps_working(url):
+    # An advance past the last date was a 500, and in real time it broke every later request.
+    for seconds in (1e300, 3e11, -3e11):
+        answer = httpx.post(f"{url}/_twin/clock", json={"advance": seconds})
+        assert answer.status_code == 400, answer.text
+        assert "out of the years 1 to 9999" in answer.json()["error"]
+    assert ask(url).status_code == 200
+    httpx.post(f"{url}/_twin/clock", json={"set": "9999-12-31T23:59:00Z"})
+    assert httpx.post(f"{url}/_twin/clock", json={"advance": 120}).status_code == 400
+    assert httpx.get(f"{url}/_twin/clock").json()["now"] == "9999-12-31T23:59:00+00:00"
+    assert ask(url).status_code == 200
+
+
 def test_clock_refuses_unclear_requests(url):
     assert httpx.post(f"{url}/_twin/clock", json={"advance": "soon"}).status_code == 400
     assert httpx.post(f"{url}/_twin/clock", json={"set": "x", "advance": 1}).status_code == 400

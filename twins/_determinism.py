@@ -51,10 +51,20 @@ class Clock:
         self._frozen = instant
 
     def advance(self, seconds: float) -> None:
-        if self._frozen is not None:
-            self._frozen += timedelta(seconds=seconds)
-        else:
-            self._offset += timedelta(seconds=seconds)
+        """Move the clock; ValueError (and no change) when that leaves the years 1 to 9999."""
+        try:
+            step = timedelta(seconds=seconds)
+            if self._frozen is not None:
+                self._frozen = self._frozen + step
+            else:
+                # Checked now: past the last date, every later request of the twin would fail.
+                offset = self._offset + step
+                datetime.now(UTC) + offset
+                self._offset = offset
+        except OverflowError:
+            raise ValueError(
+                f"advancing {seconds:g} seconds moves the clock out of the years 1 to 9999"
+            ) from None
 
     def unfreeze(self) -> None:
         self._frozen = None
