@@ -24,6 +24,8 @@ SECRET_ENV = ("HOLDOUT_PAT", "CONVERGE_JWT_SECRET", "GITHUB_TOKEN")
 
 # Header.payload.signature, each base64url; both header and payload are JSON objects ("eyJ").
 _JWT = r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+_JWT_PATTERN = re.compile(_JWT)
+_JWT_START = "eyJ"
 
 # Shorter values would mask ordinary words ("Bearer", "ok") all over the report.
 MIN_SECRET_LENGTH = 6
@@ -48,9 +50,16 @@ class Redactor:
             key=len,
             reverse=True,  # longest first, so a secret containing another is masked whole
         )
-        alternatives = [re.escape(s) for s in known] + [_JWT]
-        self._pattern = re.compile("|".join(alternatives))
         self.secrets = frozenset(known)
+        # One big alternation of every secret costs a compile per report and, at each position
+        # of every string, a try per secret (a run's tokens number in the thousands). Instead a
+        # small pattern finds where a secret (by its first characters) or a JWT may start, and
+        # only there are the candidates tried, longest first: the same leftmost, longest-secret-
+        # before-JWT replacement as that alternation would make.
+        self._by_prefix: dict[str, list[str]] = {}
+        for secret in known:
+            self._by_prefix.setdefault(secret[:MIN_SECRET_LENGTH], []).append(secret)
+        self._start = re.compile(_trie_pattern([*self._by_prefix, _JWT_START]))
 
     @classmethod
     def from_environment(cls, secrets: Iterable[str] = ()) -> Redactor:
@@ -61,14 +70,75 @@ class Redactor:
         return Redactor([*self.secrets, *secrets])
 
     def text(self, text: str) -> str:
-        return self._pattern.sub(MASK, text)
+        if len(text) < MIN_SECRET_LENGTH:  # shorter than any secret, and than any JWT
+            return text
+        start = self._start.search(text)
+        if start is None:
+            return text
+        pieces: list[str] = []
+        done = 0
+        while start is not None:
+            at = start.start()
+            end = self._match_end(text, at)
+            if end is None:
+                start = self._start.search(text, at + 1)
+                continue
+            pieces.append(text[done:at])
+            pieces.append(MASK)
+            done = end
+            start = self._start.search(text, end)
+        pieces.append(text[done:])
+        return "".join(pieces)
+
+    def _match_end(self, text: str, at: int) -> int | None:
+        """Where the secret (longest first) or else the JWT starting at ``at`` ends, if any."""
+        for secret in self._by_prefix.get(text[at : at + MIN_SECRET_LENGTH], ()):
+            if text.startswith(secret, at):
+                return at + len(secret)
+        token = _JWT_PATTERN.match(text, at)
+        return token.end() if token is not None else None
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string (keys included) redacted."""
+        return self._value(value, {}, {})
+
+    def _value(self, value: Any, texts: dict[str, str], copies: dict[int, Any]) -> Any:
+        # A report repeats most of its strings (keys, names, kinds) and holds the shown run's
+        # steps twice (the same list): each distinct string and container is redacted once.
         if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.value(k): self.value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(item) for item in value]
+            redacted = texts.get(value)
+            if redacted is None:
+                redacted = texts[value] = self.text(value)
+            return redacted
+        if isinstance(value, dict | list | tuple):
+            copy = copies.get(id(value))
+            if copy is None:
+                if isinstance(value, dict):
+                    copy = {
+                        self._value(k, texts, copies): self._value(v, texts, copies)
+                        for k, v in value.items()
+                    }
+                else:
+                    copy = [self._value(item, texts, copies) for item in value]
+                copies[id(value)] = copy
+            return copy
         return value
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, as a trie: one try per character, not one per word."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        group = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{group})?" if "" in node else group
+
+    return build(trie)
