@@ -226,6 +226,9 @@ def run_step(
             error=reason,
             checks=fail_all(step.checks, reason),
         ), {}
+    except ValueError as error:
+        # http.client sends header values as Latin-1 only: a captured "✓" cannot go out.
+        return _not_sent(step, f"not sent: the request cannot be encoded: {error}"), {}
     duration = _ms_since(started)
     checks, captured = evaluate(step.checks, Response(answer.status_code, text), variables)
     return StepResult(

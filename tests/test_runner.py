@@ -172,6 +172,22 @@ def test_deeply_nested_response_bodies_fail_checks_never_the_run(http_server, tm
     assert "more than 100 levels deep" in run.steps[1].checks[2].message
     assert run.steps[2].status_code is None  # not sent: its variable could not be captured
 
+
+def test_a_header_value_http_cannot_encode_fails_its_step_not_the_run(http_server, tmp_path):
+    http_server.json("/me", {"name": "Zoë ✓"})
+    scenario = one(tmp_path, """
+        name: unicode header
+        steps:
+          - {path: /me, capture: {name: response.name}}
+          - {path: /echo, headers: {X-Name: "{{name}}"}, expect: {status: 200}}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.steps[1].status_code is None
+    assert "cannot be encoded" in run.steps[1].checks[0].message
+    assert run.steps[2].checks[0].passed
+    assert [r.path for r in http_server.requests] == ["/me", "/echo"]
+
 def test_connection_refused_fails_every_step_with_a_clear_message(tmp_path):
     scenario = one(tmp_path, """
         name: nobody home
