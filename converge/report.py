@@ -183,8 +183,8 @@ def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
     )
     try:
         with handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
+            # One string, one write: json.dump writes each of a big report's million tokens.
+            handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         Path(handle.name).chmod(0o644)
