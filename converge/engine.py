@@ -31,6 +31,8 @@ from converge.scenario import load_dir
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.tokens import DEFAULT_JWT_SECRET
 
+MAX_TIMEOUT = 3600.0  # as the scenario schema's step timeout; a socket cannot wait for 1e300 s
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -149,8 +151,11 @@ def check_options(options: RunOptions) -> None:
         raise ConfigError(f"--runs must be at least 1 (got {options.runs})")
     if options.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {options.workers})")
-    if not options.timeout > 0:
-        raise ConfigError(f"--timeout must be a positive number of seconds (got {options.timeout})")
+    if not 0 < options.timeout <= MAX_TIMEOUT:
+        raise ConfigError(
+            f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds "
+            f"(got {options.timeout})"
+        )
     if options.priority is not None and options.priority not in TIERS:
         raise ConfigError(f"--priority must be one of {', '.join(TIERS)}")
     for tier in TIERS:

@@ -87,6 +87,7 @@ def test_error_messages_are_redacted_before_they_reach_the_user(tmp_path, monkey
 
 
 @pytest.mark.parametrize("change", [{"runs": 0}, {"workers": 0}, {"timeout": 0},
+                                    {"timeout": 1e300},  # the socket raised OverflowError
                                     {"thresholds": {"critical": 101, "important": 85,
                                                     "nice-to-have": 85}}])
 def test_impossible_options_are_config_errors(tmp_path, change):
