@@ -1,16 +1,22 @@
 """How much does converge's runner cost over the floor of a raw ``requests.Session`` loop?
 
 Both sides send the same requests (same methods, paths, headers and JSON bodies) to the same
-local HTTP server on 127.0.0.1, in the same process, one connection each, alternating rounds so
-that neither gets a warmer machine. The result is a ratio (runner time / raw time), not an
-absolute time: absolute times depend on the machine, the ratio on converge.
+local HTTP server on 127.0.0.1, in the same process, one connection each, alternating rounds (and
+which side goes first) so that neither gets a warmer machine. The result is a ratio (converge time
+/ raw time), not an absolute time: absolute times depend on the machine, the ratio on converge.
 
-    python bench/bench_runner.py [--scenarios 20] [--steps 5] [--rounds 5]
+Two modes: ``runner`` times :func:`converge.runner.run_all` on scenarios loaded beforehand (the
+per-request path); ``engine`` times the whole :func:`converge.engine.execute` of ``converge run``
+(loading and validating every file, running, scoring, building and redacting the report, the
+table, and writing the JSON, Markdown and JUnit files).
+
+    python bench/bench_runner.py [--mode both] [--scenarios 20] [--steps 5] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import sys
 import tempfile
@@ -21,6 +27,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from converge.engine import RunOptions, execute
 from converge.runner import RunnerConfig, new_session, run_all
 from converge.scenario import load_dir
 from converge.tokens import DEFAULT_JWT_SECRET, builtin_variables
@@ -67,6 +74,7 @@ def raw_loop(session: requests.Session, base: str, scenarios: int, steps: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("runner", "engine", "both"), default="both")
     parser.add_argument("--scenarios", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
@@ -74,46 +82,83 @@ def main() -> None:
     scenarios_n, steps_n, rounds = (
         min(args.scenarios, 500), min(args.steps, 50), min(args.rounds, 50)  # bounded loops
     )
+    modes = ("runner", "engine") if args.mode == "both" else (args.mode,)
 
     server = TestServer()
     payload = {"ok": True, "items": [{"id": "x-1"}, {"id": "x-2"}], "count": 2}
     for i in range(steps_n):
         server.route("POST", f"/v1/items/{i}", Reply(json=payload))
     server.start()
+    measured: dict[str, tuple[list[float], list[float]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            write_scenarios(Path(tmp), scenarios_n, steps_n)
-            scenarios = load_dir(Path(tmp))
+            root = Path(tmp, "scenarios")
+            write_scenarios(root, scenarios_n, steps_n)
+            scenarios = load_dir(root)
             config = RunnerConfig(api_url=server.url, workers=1)
-            ratios, runner_times, raw_times = [], [], []
-            for _ in range(rounds):
+            options = RunOptions(
+                scenarios_dir=root,
+                api_url=server.url,
+                workers=1,
+                report_file=Path(tmp, "out", "report.json"),
+                markdown_file=Path(tmp, "out", "report.md"),
+                junit_file=Path(tmp, "out", "report.xml"),
+            )
+
+            def converge_side(mode: str) -> float:
                 server.requests.clear()
                 started = time.perf_counter()
-                results = run_all(scenarios, config)
-                runner_time = time.perf_counter() - started
-                assert all(runs[0].all_passed for runs in results), "bench scenarios must pass"
+                if mode == "runner":
+                    results = run_all(scenarios, config)
+                    elapsed = time.perf_counter() - started
+                    assert all(runs[0].all_passed for runs in results), "bench scenarios must pass"
+                else:
+                    code = execute(options, io.StringIO(), io.StringIO())
+                    elapsed = time.perf_counter() - started
+                    assert code == 0, "bench scenarios must pass"
+                return elapsed
+
+            def raw_side() -> float:
                 server.requests.clear()
                 with new_session() as session:
                     started = time.perf_counter()
                     raw_loop(session, server.url, scenarios_n, steps_n)
-                    raw_time = time.perf_counter() - started
-                runner_times.append(runner_time)
-                raw_times.append(raw_time)
-                ratios.append(runner_time / raw_time)
+                    return time.perf_counter() - started
+
+            for mode in modes:
+                converge_times: list[float] = []
+                raw_times: list[float] = []
+                for round_number in range(rounds):
+                    if round_number % 2:
+                        raw_times.append(raw_side())
+                        converge_times.append(converge_side(mode))
+                    else:
+                        converge_times.append(converge_side(mode))
+                        raw_times.append(raw_side())
+                measured[mode] = (converge_times, raw_times)
     finally:
         server.stop()
 
-    requests_n = scenarios_n * steps_n
-    runner_median, raw_median = statistics.median(runner_times), statistics.median(raw_times)
-    overhead_us = (runner_median - raw_median) / requests_n * 1e6
-    print(f"requests per round: {requests_n} ({scenarios_n} scenarios x {steps_n} steps), "
-          f"{rounds} rounds, 127.0.0.1")
-    print(f"raw requests.Session: {raw_median * 1000:.1f} ms per round (median)")
-    print(f"converge runner:      {runner_median * 1000:.1f} ms per round (median)")
-    print(f"ratio runner/raw:     {statistics.median(ratios):.2f} "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f}); "
-          f"overhead ~{overhead_us:.0f} us per request")
+    print_ratios(measured, scenarios_n, steps_n, rounds)
 
+
+def print_ratios(
+    measured: dict[str, tuple[list[float], list[float]]], scenarios: int, steps: int, rounds: int
+) -> None:
+    requests_n = scenarios * steps
+    print(f"requests per round: {requests_n} ({scenarios} scenarios x {steps} steps), "
+          f"{rounds} rounds, 127.0.0.1")
+    for mode, (converge_times, raw_times) in measured.items():
+        ratios = [c / r for c, r in zip(converge_times, raw_times, strict=True)]
+        converge_median = statistics.median(converge_times)
+        raw_median = statistics.median(raw_times)
+        overhead_us = (converge_median - raw_median) / requests_n * 1e6
+        label = "converge runner:" if mode == "runner" else "engine.execute:"
+        print(f"[{mode}] raw requests.Session: {raw_median * 1000:.1f} ms per round (median)")
+        print(f"[{mode}] {label:21s} {converge_median * 1000:.1f} ms per round (median)")
+        print(f"[{mode}] ratio {mode}/raw:{' ' * (13 - len(mode))}{statistics.median(ratios):.2f} "
+              f"(min {min(ratios):.2f}, max {max(ratios):.2f}); "
+              f"overhead ~{overhead_us:.0f} us per request")
 
 if __name__ == "__main__":
     main()
