@@ -31,7 +31,7 @@ from converge.scenario import load_dir
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.tokens import DEFAULT_JWT_SECRET
 
-MAX_TIMEOUT = 3600.0  # as the scenario schema's step timeout; a socket cannot wait for 1e300 s
+MAX_TIMEOUT = 86400.0  # as config.MAX_TIMEOUT and the schema; a socket cannot wait 1e300 s
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ important/expect-empty.yaml:4: $.steps[0].expect: must not be empty
 important/header-not-text.yaml:5: $.steps[0].headers.X-Retry-Count: expected text, got a number (3) (put it in quotes)
 important/malformed-template.yaml:7: $.steps[0].body.owner.token: '{{ free user token }}' is not a template: write {{ name }} with a variable name
 important/same-step-capture.yaml:11: $.steps[0].expect.body_equals.id: variable 'analysis_id' is captured by this step; only later steps can use it
-important/timeout-huge.yaml:4: $.steps[0].timeout: 1e+300 is above the maximum 3600
+important/timeout-huge.yaml:4: $.steps[0].timeout: 1e+300 is above the maximum 86400
 important/timeout-text.yaml:4: $.steps[0].timeout: expected a number, got text ('5s')
 important/timeout-zero.yaml:4: $.steps[0].timeout: 0 must be greater than 0
 important/unclosed-template.yaml:5: $.steps[0].headers.Authorization: unclosed '{{' in 'Bearer {{free_user_token}': write {{ name }} with a variable name
