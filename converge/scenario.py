@@ -24,10 +24,12 @@ Decisions where the contract is silent (documented here so the README can repeat
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -147,12 +149,27 @@ def load_dir(directory: Path) -> list[Scenario]:
         raise NoScenariosError(
             f"no scenario files (*.yaml, *.yml) in {_display(directory)}"
         )
-    loaded = [_load(file, directory) for file in files]
+    with _cyclic_gc_paused():
+        loaded = [_load(file, directory) for file in files]
     _check_duplicate_names(loaded)
     problems = [problem for result in loaded for problem in result.problems]
     if problems:
         raise ScenarioError(problems)
     return [result.scenario for result in loaded if result.scenario is not None]
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Loading makes many small objects that all stay alive (nodes, values, compiled templates)
+    and no cyclic garbage; the cyclic collector walked them again and again, a third of the
+    loading time of 500 files. Reference counting still frees everything else at once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_file(path: Path, root: Path | None = None) -> Scenario:
