@@ -205,15 +205,17 @@ def run_step(
     timeout = step.timeout if step.timeout is not None else default_timeout
     started = time.perf_counter()
     try:
-        answer = session.request(
-            step.method,
-            url,
-            headers=headers,
-            json=body,
-            timeout=timeout,
-            # A redirect could lead anywhere; the scenario sees the 3xx itself.
-            allow_redirects=False,
+        # What session.request does, minus merge_environment_settings where it is a no-op: with
+        # trust_env off (new_session) it re-merges the session's own settings, which send()
+        # takes from the session anyway, at a few isinstance-against-Protocol checks each time.
+        prepared = session.prepare_request(
+            requests.Request(step.method, url, headers=headers, json=body, data={}, params={})
         )
+        settings: dict[str, Any] = {}
+        if session.trust_env:
+            settings.update(session.merge_environment_settings(prepared.url, {}, None, None, None))
+        # A redirect could lead anywhere; the scenario sees the 3xx itself.
+        answer = session.send(prepared, timeout=timeout, allow_redirects=False, **settings)
         text = _decode(answer)
     except requests.RequestException as error:
         reason = transport_reason(error, timeout)
