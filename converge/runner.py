@@ -31,6 +31,8 @@ from converge.template import UndefinedVariable, text_of
 
 DEFAULT_TIMEOUT = 10.0
 PREFLIGHT_TIMEOUT = 10.0
+MAX_BODY_BYTES = 64 * 2**20  # far beyond any API answer a scenario checks; far below the RAM
+_CHUNK_BYTES = 64 * 2**10
 
 RunCallback = Callable[[Scenario, RunResult], None]
 
@@ -80,6 +82,11 @@ class RunnerConfig:
     workers: int = 4
     runs: int = 1
     jwt_secret: str = tokens.DEFAULT_JWT_SECRET
+    max_body_bytes: int = MAX_BODY_BYTES  # a bigger answer fails its step unread
+
+
+class _Unread(Exception):
+    """The answer came, but its body could not be read whole (too big, or too slow)."""
 
 
 def new_session() -> requests.Session:
@@ -154,7 +161,13 @@ def run_scenario(
     steps = []
     for step in scenario.steps:
         result, captured = run_step(
-            step, session, origin, variables, default_timeout=config.timeout, secrets=secrets
+            step,
+            session,
+            origin,
+            variables,
+            default_timeout=config.timeout,
+            secrets=secrets,
+            max_body_bytes=config.max_body_bytes,
         )
         for spec in step.checks:
             # A capture that failed this time leaves no value behind, not even an earlier one:
@@ -178,6 +191,7 @@ def run_step(
     *,
     default_timeout: float,
     secrets: set[str],
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> tuple[StepResult, dict[str, Any]]:
     """Send one step and check its response; never raises for what the API or files can do."""
     missing = sorted(name for name in step.variables if name not in variables)
@@ -215,8 +229,25 @@ def run_step(
         if session.trust_env:
             settings.update(session.merge_environment_settings(prepared.url, {}, None, None, None))
         # A redirect could lead anywhere; the scenario sees the 3xx itself.
-        answer = session.send(prepared, timeout=timeout, allow_redirects=False, **settings)
-        text = _decode(answer)
+        answer = session.send(
+            prepared, timeout=timeout, allow_redirects=False, stream=True, **settings
+        )
+        try:
+            body = _read_body(answer, started + timeout, timeout, max_body_bytes)
+        except _Unread as error:
+            reason = str(error)
+            return StepResult(
+                name=step.name,
+                method=step.method,
+                path=path,
+                status_code=answer.status_code,
+                duration_ms=_ms_since(started),
+                error=reason,
+                checks=fail_all(step.checks, reason),
+            ), {}
+        finally:
+            answer.close()
+        text = _decode(body, answer.encoding)
     except requests.RequestException as error:
         reason = transport_reason(error, timeout)
         return StepResult(
@@ -276,13 +307,38 @@ def _first_arg_exception(error: BaseException) -> BaseException | None:
     return reason if isinstance(reason, BaseException) else None
 
 
-def _decode(answer: requests.Response) -> str:
+def _read_body(
+    answer: requests.Response, deadline: float, timeout: float, limit: int
+) -> bytes:
+    """The whole (decoded) body, or :class:`_Unread`.
+
+    Bounded in size, so a huge or decompression-bomb answer cannot exhaust the CI machine, and
+    in time: the socket timeout only bounds each read, so a server trickling a byte at a time
+    would otherwise hold the step (and the merge) forever.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in answer.iter_content(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            raise _Unread(f"the response body is larger than {_size_text(limit)}: not read")
+        if time.perf_counter() > deadline:
+            raise _Unread(f"timed out: the body was still arriving after {timeout:g}s")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _size_text(size: int) -> str:
+    return f"{size // 2**20} MiB" if size >= 2**20 else f"{size} bytes"
+
+
+def _decode(body: bytes, encoding: str | None) -> str:
     # requests' `.text` guesses the charset of unlabelled bodies with a detector that is slow on
     # large bodies; UTF-8 is the right guess for JSON APIs and never raises with "replace".
     try:
-        return answer.content.decode(answer.encoding or "utf-8", errors="replace")
+        return body.decode(encoding or "utf-8", errors="replace")
     except LookupError:
-        return answer.content.decode("utf-8", errors="replace")
+        return body.decode("utf-8", errors="replace")
 
 
 def _not_sent(step: Step, reason: str) -> StepResult:

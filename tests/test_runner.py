@@ -132,6 +132,37 @@ def test_the_default_timeout_applies_when_the_step_sets_none(http_server, tmp_pa
     assert "within 0.3s" in (run.steps[0].error or "")
 
 
+def test_a_body_that_keeps_trickling_times_out_the_step(http_server, tmp_path):
+    # Each byte comes well within the socket timeout; the whole body never does.
+    http_server.route("GET", "/trickle", Reply(body="x" * 40, trickle=0.05))
+    scenario = one(tmp_path, """
+        name: trickle
+        steps:
+          - {path: /trickle, timeout: 0.5, expect: {status: 200, body_contains: [x]}}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.steps[0].error == "timed out: the body was still arriving after 0.5s"
+    assert run.steps[0].status_code == 200
+    assert [c.passed for c in run.steps[0].checks] == [False, False]
+    assert run.steps[1].checks[0].passed
+
+
+def test_a_body_over_the_size_limit_fails_the_step_unread(http_server, tmp_path):
+    http_server.route("GET", "/big", Reply(body="y" * 5000))
+    http_server.route("GET", "/small", Reply(body="y" * 1000))
+    scenario = one(tmp_path, """
+        name: big
+        steps:
+          - {path: /big, expect: {body_contains: [y]}}
+          - {path: /small, expect: {body_contains: [y]}}
+        """)
+    run = run_one(http_server, scenario, max_body_bytes=1000)
+    assert run.steps[0].error == "the response body is larger than 1000 bytes: not read"
+    assert not run.steps[0].checks[0].passed
+    assert run.steps[1].error is None and run.steps[1].checks[0].passed
+
+
 @pytest.mark.parametrize("action", ["drop", "reset"])
 def test_a_dropped_connection_fails_the_step_and_the_run_goes_on(http_server, tmp_path, action):
     http_server.route("GET", "/broken", Reply(action=action))

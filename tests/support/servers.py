@@ -43,6 +43,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (cut short when the server stops)
     action: str | None = None  # "drop": close without answering; "reset": TCP reset
+    trickle: float = 0.0  # seconds between the body's bytes (cut short when the server stops)
 
 
 Handler = Callable[[Recorded], Reply]
@@ -168,8 +169,16 @@ def _make_handler(server: TestServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if not reply.trickle:
                 self.wfile.write(payload)
+                return
+            for index in range(len(payload)):  # bounded by the payload, and ends at shutdown
+                if server.stopping.wait(reply.trickle):
+                    return
+                self.wfile.write(payload[index : index + 1])
+                self.wfile.flush()
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
