@@ -54,14 +54,17 @@ class RunOptions:
 
 def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     """Run the scenarios and report. Returns 0 or 1; raises the ConvergeError of an exit 2."""
-    check_options(options)
     started = _now()
     redactor = Redactor.from_environment([options.jwt_secret, *options.secrets])
     results: list[ScenarioResult] = []
     failure: ConvergeError | None = None
     crash: Exception | None = None
     code = EXIT_ERROR
+    options_ok = False
     try:
+        # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
+        check_options(options)
+        options_ok = True
         scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
         origin = ApiOrigin(options.api_url)
         if options.verbose:
@@ -91,8 +94,8 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         finished_at=_now(),
         exit_code=failure.exit_code if failure else code,
         error=failure.message if failure else None,
-        thresholds=options.thresholds,
-        runs=options.runs,
+        thresholds=options.thresholds if options_ok else DEFAULT_THRESHOLDS,
+        runs=options.runs if options_ok else 1,
         redactor=redactor,
     )
     if failure is None:
@@ -111,6 +114,41 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     if failure is not None:
         raise failure
     return code
+
+
+def record_failure(
+    error: ConvergeError,
+    *,
+    report_file: Path | None,
+    api_url: str,
+    scenarios_dir: Path,
+    secrets: Sequence[str] = (),
+) -> None:
+    """Write the report of a run stopped before :func:`execute` began (twins that did not start,
+    holdouts that could not be pulled), so that no earlier verdict stays in its place for CI
+    to post. The error itself is the caller's to raise; a report that cannot be written only
+    adds to its message."""
+    if report_file is None:
+        return
+    redactor = Redactor.from_environment(secrets)
+    error.message = redactor.text(error.message)
+    now = _now()
+    document = build_report(
+        [],
+        api_url=api_url,
+        scenarios_dir=str(scenarios_dir),
+        started_at=now,
+        finished_at=now,
+        exit_code=error.exit_code,
+        error=error.message,
+        thresholds=DEFAULT_THRESHOLDS,
+        runs=1,
+        redactor=redactor,
+    )
+    try:
+        write_report_atomic(document, report_file)
+    except OSError as problem:
+        error.message += f"\ncannot write the report: {problem}"
 
 
 def validate(scenarios_dir: Path) -> list[Scenario]:

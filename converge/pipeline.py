@@ -19,6 +19,7 @@ from typing import TextIO
 
 from converge import engine, holdouts, twins
 from converge.config import Settings
+from converge.errors import ConvergeError, TwinsError
 from converge.model import Priority
 
 Say = Callable[[str], None]
@@ -86,8 +87,15 @@ def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, sa
     if options.no_twins:
         return _pull_and_run(settings, options, _external_api_url(settings, options, say), out, err)
     backend = twins.select_backend(twins_config(settings, options.backend), say)
-    with twins.running(backend, keep=options.keep) as statuses:
-        code = _pull_and_run(settings, options, _stack_api_url(settings, statuses), out, err)
+    stack_up = False
+    try:
+        with twins.running(backend, keep=options.keep) as statuses:
+            stack_up = True
+            code = _pull_and_run(settings, options, _stack_api_url(settings, statuses), out, err)
+    except TwinsError as error:
+        if not stack_up:  # a failure to stop the twins comes after the engine's own report
+            _record_failure(settings, settings.api_url, error)
+        raise
     if options.keep:
         say(f"twins: left running ({backend.name} backend); stop them with `invoke twins.down`")
     return code
@@ -96,14 +104,18 @@ def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, sa
 def _pull_and_run(
     settings: Settings, options: Options, api_url: str, out: TextIO, err: TextIO
 ) -> int:
-    scenarios = holdouts.pull(
-        settings.holdouts_repo,
-        settings.holdouts_ref,
-        settings.scenarios_dir,
-        root=settings.root,
-        token=settings.holdout_pat,
-        say=lambda message: print(message, file=err, flush=True),
-    )
+    try:
+        scenarios = holdouts.pull(
+            settings.holdouts_repo,
+            settings.holdouts_ref,
+            settings.scenarios_dir,
+            root=settings.root,
+            token=settings.holdout_pat,
+            say=lambda message: print(message, file=err, flush=True),
+        )
+    except ConvergeError as error:
+        _record_failure(settings, api_url, error)
+        raise
     run_options = engine.RunOptions(
         scenarios_dir=scenarios,
         api_url=api_url,
@@ -117,6 +129,16 @@ def _pull_and_run(
         verbose=options.verbose,
     )
     return engine.execute(run_options, out, err)
+
+
+def _record_failure(settings: Settings, api_url: str, error: ConvergeError) -> None:
+    engine.record_failure(
+        error,
+        report_file=settings.report_file,
+        api_url=api_url,
+        scenarios_dir=settings.scenarios_dir,
+        secrets=[settings.jwt_secret, *([settings.holdout_pat] if settings.holdout_pat else [])],
+    )
 
 
 def twins_config(

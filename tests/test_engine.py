@@ -96,6 +96,24 @@ def test_impossible_options_are_config_errors(tmp_path, change):
         execute(options, io.StringIO(), io.StringIO())
 
 
+def test_impossible_options_still_replace_the_previous_report(http_server, tmp_path):
+    write(tmp_path / "s", "critical/a.yaml", "name: A\nsteps: [{path: /echo}]\n")
+    report = tmp_path / "r.json"
+    options = RunOptions(scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=report)
+    assert execute(options, io.StringIO(), io.StringIO()) == 0
+
+    bad = RunOptions(
+        scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=report, runs=0
+    )
+    with pytest.raises(ConfigError):
+        execute(bad, io.StringIO(), io.StringIO())
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2
+    assert "--runs" in document["error"]
+    assert document["scenarios"] == []
+    assert schema_problems(document) == []
+
+
 def test_select_filters_by_tier_and_case_insensitive_name():
     scenarios = [Scenario("Login works", "critical", "a.yaml", ()),
                  Scenario("Billing", "important", "b.yaml", ())]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from converge import config, pipeline, twins
 from converge.errors import EXIT_ERROR, HoldoutsError, TwinsError
+from converge.report import schema_problems
 from tests.support.servers import TestServer
 
 PASSING = """\
@@ -159,6 +161,28 @@ def test_twins_that_fail_to_start_are_exit_2_before_any_pull(
     assert raised.value.exit_code == EXIT_ERROR
     assert backend.calls == ["up", "down"], "down still runs to stop what up started"
     assert not (root / ".holdouts").exists()
+
+
+@pytest.mark.parametrize("failure", ["twins", "holdouts"])
+def test_a_run_stopped_before_the_engine_replaces_the_previous_report(
+    api: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    # Otherwise `invoke report.comment` would post the last run's PASS for a run that never ran.
+    use_backend(monkeypatch, FakeBackend(api.url))
+    root = project(tmp_path)
+    assert converge(settings(root))[0] == 0
+    use_backend(monkeypatch, FakeBackend(api.url, fail_up=failure == "twins"))
+    if failure == "holdouts":
+        shutil.rmtree(root / "fixture")
+
+    with pytest.raises((TwinsError, HoldoutsError)):
+        converge(settings(root))
+    document = json.loads((root / "reports/latest.json").read_text())
+    assert document["exit_code"] == EXIT_ERROR
+    assert document["scenarios"] == []
+    expected = "did not become healthy" if failure == "twins" else "holdouts"
+    assert expected in document["error"]
+    assert schema_problems(document) == []
 
 
 def test_api_url_from_environment_wins_over_the_started_stack(
