@@ -42,6 +42,7 @@ important/bad-field-path.yaml:6: $.steps[0].expect.body_equals: field path 'usag
 important/bad-regex.yaml:9: $.steps[0].expect.body_matches.email: invalid regular expression: unterminated character set at position 0
 important/expect-empty-list.yaml:5: $.steps[0].expect.body_contains: must not be empty
 important/expect-empty.yaml:4: $.steps[0].expect: must not be empty
+important/header-not-latin1.yaml:5: $.steps[0].headers.X-Mark: 'ok ✓' cannot be sent in an HTTP header (only Latin-1 text without control characters)
 important/header-not-text.yaml:5: $.steps[0].headers.X-Retry-Count: expected text, got a number (3) (put it in quotes)
 important/malformed-template.yaml:7: $.steps[0].body.owner.token: '{{ free user token }}' is not a template: write {{ name }} with a variable name
 important/same-step-capture.yaml:11: $.steps[0].expect.body_equals.id: variable 'analysis_id' is captured by this step; only later steps can use it
