@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,10 +24,7 @@ from gravix_api.analyses import parse_result
 from gravix_api.config import DEFAULT_WEBHOOK_SECRET, Settings, SettingsError
 from gravix_api.errors import ApiError, UpstreamError
 from gravix_api.stripe_client import encode_form, verify_signature
-from tests.support.stack import ReferenceStack
-
-REPO = Path(__file__).resolve().parent.parent
-FIXTURE = REPO / "holdouts-fixture"
+from tests.support.stack import FIXTURE_AT_100, ReferenceStack, fixture_scores
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -586,35 +581,7 @@ def test_stripe_error_is_502(api: httpx.Client, fault: Any) -> None:
 
 @pytest.mark.slow
 def test_holdouts_fixture_scores_100_percent(stack: ReferenceStack, tmp_path: Path) -> None:
-    report = tmp_path / "report.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "converge",
-            "run",
-            "--scenarios-dir",
-            str(FIXTURE),
-            "--api-url",
-            stack.api_url,
-            "--report-file",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    document = json.loads(report.read_text())
-    scores = {scenario["file"]: scenario["satisfaction"] for scenario in document["scenarios"]}
-    assert scores == {
-        "critical/auth-gating.yaml": 100,
-        "critical/free-tier-analysis.yaml": 100,
-        "important/feedback-loop.yaml": 100,
-        "nice-to-have/product-matching.yaml": 100,
-    }, completed.stdout
+    assert fixture_scores(stack.api_url, tmp_path / "report.json") == FIXTURE_AT_100
 
 
 # --- single functions -------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import stat
-import subprocess
 import sys
 import textwrap
 import threading
@@ -30,6 +29,7 @@ from converge._compose_backend import PORT_VARIABLES, ComposeBackend, engine_ava
 from converge.errors import TwinsError
 from converge.twins import SERVICES, TwinsConfig, health_check
 from tests.support.processes import assert_gone
+from tests.support.stack import FIXTURE_AT_100, fixture_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
@@ -644,37 +644,9 @@ class TestRealEngine:
     def test_holdouts_fixture_scores_100_percent(
         self, real: ComposeBackend, tmp_path: Path
     ) -> None:
-        scenarios = ROOT / "holdouts-fixture"
-        if not list(scenarios.rglob("*.yaml")):
-            pytest.skip("holdouts-fixture has no scenarios yet")
-        report_file = tmp_path / "report.json"
         api_url = real.api_url()
         assert api_url
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "converge",
-                "run",
-                "--scenarios-dir",
-                str(scenarios),
-                "--api-url",
-                api_url,
-                "--report-file",
-                str(report_file),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        report = json.loads(report_file.read_text())
-        assert report["scenarios"], report
-        assert {s["name"]: s["satisfaction"] for s in report["scenarios"]} == {
-            s["name"]: 100 for s in report["scenarios"]
-        }
+        assert fixture_scores(api_url, tmp_path / "report.json") == FIXTURE_AT_100
 
     def test_down_leaves_no_container_or_network(self, real: ComposeBackend) -> None:
         real.down()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +79,42 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
             kill_groups(pids)  # never leak processes into the machine, even on failure
     assert not left, f"the reference stack left processes running: {left}"
     assert not (config.state_dir / STATE_FILE).exists(), "down() left the state file behind"
+
+
+FIXTURE = Path(__file__).resolve().parents[2] / "holdouts-fixture"
+
+
+def fixture_scores(api_url: str, report_file: Path) -> dict[str, float]:
+    """Run holdouts-fixture through `python -m converge run` against ``api_url``; the
+    satisfaction of each scenario file, once the run has exited 0."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "converge",
+            "run",
+            "--scenarios-dir",
+            str(FIXTURE),
+            "--api-url",
+            api_url,
+            "--report-file",
+            str(report_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=FIXTURE.parent,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    document = json.loads(report_file.read_text())
+    return {scenario["file"]: scenario["satisfaction"] for scenario in document["scenarios"]}
+
+
+# Every fixture scenario, at 100% against either backend's reference stack.
+FIXTURE_AT_100 = {
+    "critical/auth-gating.yaml": 100,
+    "critical/free-tier-analysis.yaml": 100,
+    "important/feedback-loop.yaml": 100,
+    "nice-to-have/product-matching.yaml": 100,
+}
