@@ -22,7 +22,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from converge import __version__
+from converge import __version__, _schemas
 from converge.errors import ReportError
 from converge.model import TIERS, Priority, RunResult, ScenarioResult, StepResult
 from converge.redact import Redactor
@@ -31,7 +31,6 @@ from converge.scoring import run_satisfaction
 REPORT_FORMAT = 1
 STICKY_MARKER = "<!-- converge-report -->"
 OUTCOMES = ("PASS", "FAIL", "WARN", "INFO")
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
 
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}
 
@@ -218,8 +217,7 @@ def schema_problems(document: Any) -> list[str]:
     # No stubs in the declared dependencies; the ignore stays harmless when they are installed.
     import jsonschema
 
-    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(_schemas.load(_schemas.REPORT))
     return [
         f"{error.json_path}: {error.message}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path))

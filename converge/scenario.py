@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import gc
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,14 +40,13 @@ import yaml
 from jsonschema import Draft202012Validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from converge import paths
+from converge import _schemas, paths
 from converge._schema_errors import PathSegments, describe, kind_of
 from converge.errors import NoScenariosError, Problem, ScenarioError
 from converge.model import TIERS, CheckSpec, Priority, Scenario, Step
 from converge.template import TemplateSyntaxError, compile_value, find_variables
 from converge.tokens import BUILTIN_VARIABLES
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "scenario.schema.json"
 SUFFIXES = (".yaml", ".yml")
 MAX_VALUES = 100_000  # values after expanding aliases; beyond this a file is hostile, not a test
 MAX_FILE_BYTES = 1_000_000  # a long scenario is a few kB; 13 MB took 6 s and 400 MB to refuse
@@ -127,7 +125,7 @@ _Loader.add_constructor(_INT, _construct_int)
 @cache
 def _validator() -> Draft202012Validator:
     # Compiled once per process: loading a thousand files must not re-read the schema each time.
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = _schemas.load(_schemas.SCENARIO)
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 

@@ -103,11 +103,18 @@ def _api_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
     }
 
 
+_TWIN_HEALTH = "/_twin/health"
+
+
+def _twin_factory(service: str) -> str:
+    return f"converge_twins.mock_{service}.app:create_app"
+
+
 SERVICES: tuple[Service, ...] = (
-    Service("mock-anthropic", "twins.mock_anthropic.app:create_app", "/_twin/health", _twin_env),
-    Service("mock-supabase", "twins.mock_supabase.app:create_app", "/_twin/health", _supabase_env),
-    Service("mock-stripe", "twins.mock_stripe.app:create_app", "/_twin/health", _stripe_env),
-    Service(API_SERVICE, "gravix_api.app:create_app", "/health", _api_env),
+    Service("mock-anthropic", _twin_factory("anthropic"), _TWIN_HEALTH, _twin_env),
+    Service("mock-supabase", _twin_factory("supabase"), _TWIN_HEALTH, _supabase_env),
+    Service("mock-stripe", _twin_factory("stripe"), _TWIN_HEALTH, _stripe_env),
+    Service(API_SERVICE, "converge_gravix.app:create_app", "/health", _api_env),
 )
 
 

@@ -20,10 +20,10 @@ import jwt
 import pytest
 
 from converge.tokens import DEFAULT_JWT_SECRET, mint_token
-from gravix_api.analyses import parse_result
-from gravix_api.config import DEFAULT_WEBHOOK_SECRET, Settings, SettingsError
-from gravix_api.errors import ApiError, UpstreamError
-from gravix_api.stripe_client import encode_form, verify_signature
+from converge_gravix.analyses import parse_result
+from converge_gravix.config import DEFAULT_WEBHOOK_SECRET, Settings, SettingsError
+from converge_gravix.errors import ApiError, UpstreamError
+from converge_gravix.stripe_client import encode_form, verify_signature
 from tests.support.stack import FIXTURE_AT_100, ReferenceStack, fixture_scores
 
 # --- helpers --------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import anthropic
 import httpx
 import pytest
 
+from converge_twins.mock_anthropic.app import create_app
+from converge_twins.mock_anthropic.replies import analyse, analysis_subject
 from tests.support.asgi import serve_asgi
-from twins.mock_anthropic.app import create_app
-from twins.mock_anthropic.replies import analyse, analysis_subject
 
 KEY = "sk-ant-converge-test"
 MODEL = "claude-haiku-4-5"

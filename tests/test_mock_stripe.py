@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from converge_twins.mock_stripe.app import create_app
+from converge_twins.mock_stripe.forms import decode
 from tests.support.asgi import serve_asgi
-from twins.mock_stripe.app import create_app
-from twins.mock_stripe.forms import decode
 
 KEY = "sk_test_converge"
 SECRET = "whsec_test_secret_for_the_twin"

@@ -12,9 +12,9 @@ from postgrest.exceptions import APIError
 from supabase import create_client
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
+from converge_twins.mock_supabase.app import create_app
+from converge_twins.mock_supabase.tokens import DEFAULT_JWT_SECRET
 from tests.support.asgi import serve_asgi
-from twins.mock_supabase.app import create_app
-from twins.mock_supabase.tokens import DEFAULT_JWT_SECRET
 
 # supabase-py passes its own deprecated options to its sub-clients; nothing a test can change.
 pytestmark = pytest.mark.filterwarnings(

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from converge import _schemas
 from converge import scenario as scenario_module
 from converge.errors import NoScenariosError, ScenarioError
 from converge.model import Scenario
-from converge.scenario import SCHEMA_PATH, load_dir, load_file
+from converge.scenario import load_dir, load_file
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 FIXTURE = Path(__file__).parent.parent / "holdouts-fixture"
@@ -578,9 +579,7 @@ def test_each_file_is_parsed_once_and_the_schema_compiled_once(tmp_path, monkeyp
 
 
 def test_schema_is_a_valid_draft_2020_12_schema():
-    import json
-
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = _schemas.load(_schemas.SCENARIO)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     Draft202012Validator.check_schema(schema)
 

@@ -15,10 +15,10 @@ import pytest
 import requests
 from starlette.types import ASGIApp
 
+from converge_twins.mock_anthropic.app import create_app as anthropic_app
+from converge_twins.mock_stripe.app import create_app as stripe_app
+from converge_twins.mock_supabase.app import create_app as supabase_app
 from tests.support.asgi import serve_asgi
-from twins.mock_anthropic.app import create_app as anthropic_app
-from twins.mock_stripe.app import create_app as stripe_app
-from twins.mock_supabase.app import create_app as supabase_app
 
 Factory = Callable[[dict[str, str]], ASGIApp]
 FACTORIES: dict[str, Factory] = {
@@ -282,7 +282,8 @@ def free_port() -> int:
 
 
 @pytest.mark.parametrize(
-    "module", ["twins.mock_anthropic.app", "twins.mock_supabase.app", "twins.mock_stripe.app"]
+    "module",
+    [f"converge_twins.mock_{name}.app" for name in ("anthropic", "supabase", "stripe")],
 )
 def test_twin_starts_with_the_uvicorn_factory_command(module, tmp_path: Path):
     port = free_port()
