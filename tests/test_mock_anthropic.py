@@ -262,3 +262,102 @@ def test_analysis_subject_prefers_tagged_text():
 def test_analysis_handles_negation():
     assert analyse("not good at all")["sentiment"] == "negative"
     assert analyse("")["keywords"] == []
+
+
+VERDICT_TOOL = {
+    "name": "record_verdict",
+    "description": "Record the verdict.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"compliant": {"type": "boolean"}},
+        "required": ["compliant"],
+    },
+}
+OTHER_TOOL = {"name": "other", "input_schema": {"type": "object"}}
+
+
+def test_a_tool_use_rule_answers_a_forced_tool_call(url, client):
+    httpx.post(f"{url}/_twin/rules", json={"match": "review", "tool_use": {"compliant": True}})
+    message = ask(
+        client,
+        "review this change",
+        tools=[OTHER_TOOL, VERDICT_TOOL],
+        tool_choice={"type": "tool", "name": "record_verdict"},
+    )
+    assert message.stop_reason == "tool_use"
+    (block,) = message.content
+    assert block.type == "tool_use"
+    assert block.id.startswith("toolu_01")
+    assert block.name == "record_verdict"
+    assert block.input == {"compliant": True}
+    assert message.usage.output_tokens > 0
+
+
+def test_a_tool_use_rule_calls_the_named_tool_or_else_the_first(url, client):
+    httpx.post(
+        f"{url}/_twin/rules",
+        json=[
+            {"match": "named", "tool_use": {"x": 1}, "tool": "other"},
+            {"match": "first", "tool_use": {"y": 2}},
+        ],
+    )
+    tools = [VERDICT_TOOL, OTHER_TOOL]
+    assert ask(client, "named", tools=tools).content[0].name == "other"
+    assert ask(client, "first", tools=tools).content[0].name == "record_verdict"
+
+
+def test_a_tool_use_rule_does_not_match_without_tools(url, client):
+    httpx.post(
+        f"{url}/_twin/rules",
+        json=[
+            {"match": "review", "tool_use": {"compliant": True}},
+            {"match": "review", "reply": "ok"},
+        ],
+    )
+    assert ask(client, "review this").content[0].text == "ok"
+    none = ask(client, "review this", tools=[VERDICT_TOOL], tool_choice={"type": "none"})
+    assert none.content[0].text == "ok"
+
+
+def test_a_streamed_tool_call_arrives_as_input_json_deltas(url, client):
+    verdict = {"compliant": False, "summary": "a long enough summary to be cut in pieces " * 3}
+    httpx.post(f"{url}/_twin/rules", json={"match": "review", "tool_use": verdict})
+    with client.messages.stream(
+        model=MODEL,
+        max_tokens=1024,
+        messages=[{"role": "user", "content": "review"}],
+        tools=[VERDICT_TOOL],
+        tool_choice={"type": "tool", "name": "record_verdict"},
+    ) as stream:
+        deltas = [
+            event.delta.type
+            for event in stream
+            if event.type == "content_block_delta"  # type: ignore[union-attr]
+        ]
+        final = stream.get_final_message()
+    assert len(deltas) > 1 and set(deltas) == {"input_json_delta"}
+    assert final.stop_reason == "tool_use"
+    assert final.content[0].input == verdict  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ({"match": "x"}, "needs a 'reply'"),
+        ({"match": "x", "reply": "a", "tool_use": {}}, "not both"),
+        ({"match": "x", "tool_use": [1]}, "tool_use must be a JSON object"),
+        ({"match": "x", "tool_use": {}, "tool": ""}, "tool must be"),
+        ({"match": "x", "reply": "a", "tool": "t"}, "'tool' goes with 'tool_use'"),
+        ({"match": "x", "reply": "a", "times": 2}, "unknown field 'times'"),
+    ],
+)
+def test_rules_that_cannot_be_used_are_refused_with_the_field_named(url, rule, problem):
+    response = httpx.post(f"{url}/_twin/rules", json=[rule])
+    assert response.status_code == 400
+    assert problem in response.json()["error"]
+
+
+def test_posted_tool_use_rules_are_listed_as_given(url):
+    rule = {"match": "review", "tool_use": {"compliant": True}, "tool": "record_verdict"}
+    listed = httpx.post(f"{url}/_twin/rules", json=rule).json()
+    assert listed["posted"] == [rule]

@@ -32,7 +32,8 @@ from converge_twins.mock_anthropic.replies import (
     Rule,
     RuleError,
     analysis_subject,
-    choose_reply,
+    choose_rule,
+    default_reply,
     parse_rules,
 )
 
@@ -214,8 +215,8 @@ class AnthropicTwin:
 
     # the Messages API --------------------------------------------------------------------
 
-    def compose(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """The finished Message for a request, and its full text before the stream splits it."""
+    def compose(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The finished Message for a request (the stream splits its one content block)."""
         system = block_text(body.get("system") or "")
         texts = [block_text(message["content"]) for message in body["messages"]]
         prompt = "\n".join([system, *texts]) if system else "\n".join(texts)
@@ -227,34 +228,52 @@ class AnthropicTwin:
             ),
             texts[-1],
         )
-        text = choose_reply(
-            [*self.posted_rules, *self.env_rules], prompt, analysis_subject(last_user)
-        )
-        stop_reason, stop_sequence = "end_turn", None
-        for stop in body.get("stop_sequences") or []:
-            cut = text.find(stop)
-            if cut >= 0:
-                text, stop_reason, stop_sequence = text[:cut], "stop_sequence", stop
-                break
-        if estimate_tokens(text) > body["max_tokens"]:
-            text, stop_reason, stop_sequence = text[: body["max_tokens"] * 4], "max_tokens", None
-        message = {
+        tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+        raw_choice = body.get("tool_choice")
+        choice: dict[str, Any] = raw_choice if isinstance(raw_choice, dict) else {}
+        offers_tools = bool(tools) and choice.get("type") != "none"
+        rule = choose_rule([*self.posted_rules, *self.env_rules], prompt, offers_tools)
+        if rule is not None and rule.tool_input is not None:
+            forced = choice.get("name") if choice.get("type") == "tool" else None
+            name = rule.tool or forced or str(tools[0].get("name", "tool"))
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": self.twin.ids.prefixed("toolu_01", 22),
+                "name": name,
+                "input": rule.tool_input,
+            }
+            output_tokens = estimate_tokens(json.dumps(rule.tool_input))
+            stop_reason, stop_sequence = "tool_use", None
+        else:
+            text = rule.reply if rule is not None and rule.reply is not None else None
+            text = default_reply(analysis_subject(last_user)) if text is None else text
+            stop_reason, stop_sequence = "end_turn", None
+            for stop in body.get("stop_sequences") or []:
+                cut = text.find(stop)
+                if cut >= 0:
+                    text, stop_reason, stop_sequence = text[:cut], "stop_sequence", stop
+                    break
+            if estimate_tokens(text) > body["max_tokens"]:
+                text, stop_reason = text[: body["max_tokens"] * 4], "max_tokens"
+                stop_sequence = None
+            block = {"type": "text", "text": text}
+            output_tokens = estimate_tokens(text) if text else 0
+        return {
             "id": self.twin.ids.prefixed("msg_01", 22),
             "type": "message",
             "role": "assistant",
             "model": body["model"],
-            "content": [{"type": "text", "text": text}],
+            "content": [block],
             "stop_reason": stop_reason,
             "stop_sequence": stop_sequence,
             "usage": {
                 "input_tokens": estimate_tokens(prompt),
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0,
-                "output_tokens": estimate_tokens(text) if text else 0,
+                "output_tokens": output_tokens,
                 "service_tier": "standard",
             },
         }
-        return message, text
 
     async def messages(self, request: Request) -> Response:
         refused = self.check_headers(request)
@@ -264,17 +283,17 @@ class AnthropicTwin:
             body = await self.read_request(request)
         except InvalidRequest as exc:
             return self.error_response(exc.status, request.url.path, exc.message)
-        message, text = self.compose(body)
+        message = self.compose(body)
         request_id = self.twin.ids.prefixed("req_011C", 20)
         if not body.get("stream"):
             return JSONResponse(message, headers={"request-id": request_id})
         return StreamingResponse(
-            self.events(message, text),
+            self.events(message),
             media_type="text/event-stream; charset=utf-8",
             headers={"request-id": request_id, "cache-control": "no-cache"},
         )
 
-    async def events(self, message: dict[str, Any], text: str) -> AsyncIterator[bytes]:
+    async def events(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
         def event(name: str, data: dict[str, Any]) -> bytes:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -287,22 +306,26 @@ class AnthropicTwin:
             "usage": {**usage, "output_tokens": 1},
         }
         yield event("message_start", {"type": "message_start", "message": start})
+        block = message["content"][0]
+        # A tool call starts with an empty input and streams its JSON in pieces, as the API does.
+        if block["type"] == "tool_use":
+            opening, whole = {**block, "input": {}}, json.dumps(block["input"])
+            delta_type, delta_field = "input_json_delta", "partial_json"
+        else:
+            opening, whole = {"type": "text", "text": ""}, block["text"]
+            delta_type, delta_field = "text_delta", "text"
         yield event(
             "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
+            {"type": "content_block_start", "index": 0, "content_block": opening},
         )
         yield event("ping", {"type": "ping"})
-        for piece in chunks(text):
+        for piece in chunks(whole):
             yield event(
                 "content_block_delta",
                 {
                     "type": "content_block_delta",
                     "index": 0,
-                    "delta": {"type": "text_delta", "text": piece},
+                    "delta": {"type": delta_type, delta_field: piece},
                 },
             )
         yield event("content_block_stop", {"type": "content_block_stop", "index": 0})

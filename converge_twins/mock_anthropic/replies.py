@@ -2,11 +2,16 @@
 
 Rules are ``{"match": regex, "reply": text-or-JSON}``, searched (case-insensitively) in the
 prompt: the system prompt and the text of every message, joined by newlines. The first rule that
-matches wins. Without a match the twin answers the way gravix's analysis prompt expects: one JSON
-object ``{"summary", "sentiment", "score", "keywords", "categories"}`` computed from the text to
-analyse, so the same text always gets the same analysis and different texts get plausibly
-different ones (a small sentiment lexicon rather than a hash, so a scenario about an angry review
-sees a negative sentiment).
+matches wins. A rule may instead answer with a tool call, ``{"match": regex, "tool_use": {...}}``
+(the tool's input, a JSON object; ``"tool"`` names the tool, else the one ``tool_choice`` forces,
+else the first offered): such a rule only matches a request that offers tools, as a model can
+only call a tool it was given.
+
+Without a match the twin answers the way gravix's analysis prompt expects: one JSON object
+``{"summary", "sentiment", "score", "keywords", "categories"}`` computed from the text to analyse,
+so the same text always gets the same analysis and different texts get plausibly different ones
+(a small sentiment lexicon rather than a hash, so a scenario about an angry review sees a
+negative sentiment).
 """
 
 from __future__ import annotations
@@ -25,34 +30,62 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class Rule:
     pattern: re.Pattern[str]
-    reply: str
+    reply: str | None = None  # the text of the answer, or
+    tool_input: dict[str, Any] | None = None  # the input of a tool_use answer
+    tool: str | None = None  # which tool it calls (None: the forced one, else the first)
 
     def describe(self) -> dict[str, Any]:
-        return {"match": self.pattern.pattern, "reply": self.reply}
+        if self.tool_input is None:
+            return {"match": self.pattern.pattern, "reply": self.reply}
+        described = {"match": self.pattern.pattern, "tool_use": self.tool_input}
+        return described if self.tool is None else {**described, "tool": self.tool}
+
+    def applies(self, prompt: str, offers_tools: bool) -> bool:
+        if self.tool_input is not None and not offers_tools:
+            return False
+        return self.pattern.search(prompt) is not None
 
 
 def parse_rules(spec: Any) -> list[Rule]:
     """Rules from JSON: one rule object or a list of them; a non-string reply is sent as JSON."""
     items = spec if isinstance(spec, list) else [spec]
-    rules = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("match"), str):
-            raise RuleError(f"rule {index}: needs a string 'match' (a regular expression)")
-        if "reply" not in item:
-            raise RuleError(f"rule {index}: needs a 'reply' (text, or JSON to send as text)")
-        try:
-            pattern = re.compile(item["match"], re.IGNORECASE)
-        except re.error as exc:
-            raise RuleError(f"rule {index}: match does not compile: {exc}") from exc
+    return [_parse_rule(index, item) for index, item in enumerate(items)]
+
+
+def _parse_rule(index: int, item: Any) -> Rule:
+    if not isinstance(item, dict) or not isinstance(item.get("match"), str):
+        raise RuleError(f"rule {index}: needs a string 'match' (a regular expression)")
+    unknown = sorted(set(item) - {"match", "reply", "tool_use", "tool"})
+    if unknown:
+        raise RuleError(f"rule {index}: unknown field {unknown[0]!r}")
+    if ("reply" in item) == ("tool_use" in item):
+        raise RuleError(
+            f"rule {index}: needs a 'reply' (text, or JSON to send as text) or a 'tool_use' "
+            "(a tool call's input), not both"
+        )
+    try:
+        pattern = re.compile(item["match"], re.IGNORECASE)
+    except re.error as exc:
+        raise RuleError(f"rule {index}: match does not compile: {exc}") from exc
+    if "reply" in item:
+        if "tool" in item:
+            raise RuleError(f"rule {index}: 'tool' goes with 'tool_use', not with 'reply'")
         reply = item["reply"]
-        rules.append(Rule(pattern, reply if isinstance(reply, str) else json.dumps(reply)))
-    return rules
+        return Rule(pattern, reply=reply if isinstance(reply, str) else json.dumps(reply))
+    tool_input, tool = item["tool_use"], item.get("tool")
+    if not isinstance(tool_input, dict):
+        raise RuleError(f"rule {index}: tool_use must be a JSON object (the tool's input)")
+    if tool is not None and (not isinstance(tool, str) or not tool):
+        raise RuleError(f"rule {index}: tool must be a tool's name")
+    return Rule(pattern, tool_input=tool_input, tool=tool)
 
 
-def choose_reply(rules: list[Rule], prompt: str, subject: str) -> str:
-    for rule in rules:
-        if rule.pattern.search(prompt):
-            return rule.reply
+def choose_rule(rules: list[Rule], prompt: str, offers_tools: bool) -> Rule | None:
+    return next((rule for rule in rules if rule.applies(prompt, offers_tools)), None)
+
+
+def default_reply(subject: str) -> str:
+    """What the twin says when no rule matches: the analysis of ``subject`` as JSON text."""
     return json.dumps(analyse(subject))
 
 
