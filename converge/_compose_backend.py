@@ -146,7 +146,7 @@ def runtime_requirements(names: Iterable[str] = RUNTIME_REQUIREMENTS) -> list[st
         if pin is None:
             raise TwinsError(
                 f"cannot build the stack image: {name} is not installed here "
-                "(install the project's dependencies first)"
+                "(the image runs what is installed here: pip install -e '.[twins]')"
             )
         pins.append(pin)
     return pins

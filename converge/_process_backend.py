@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -30,9 +31,12 @@ from converge.errors import TwinsError
 from converge.twins import (
     API_SERVICE,
     HOST,
+    SERVICES,
+    STACK_MODULES,
     ServiceStatus,
     TwinsConfig,
     health_check,
+    require_twins_extra,
     service_env,
 )
 
@@ -123,6 +127,9 @@ class ProcessBackend:
 
     def _start(self) -> list[ServiceStatus]:
         services = self._config.services
+        # The services run in this interpreter unless told otherwise; another one is its owner's.
+        if services == SERVICES and self._config.python == sys.executable:
+            require_twins_extra(STACK_MODULES, "starting the twins")
         ports = self._choose_ports()
         urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
         log_dir = self._state_dir / LOG_DIR

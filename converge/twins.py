@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import importlib
+import importlib.util
 import os
 import signal
 import sys
@@ -41,6 +42,7 @@ __all__ = [
     "ServiceStatus",
     "TwinsConfig",
     "health_check",
+    "require_twins_extra",
     "running",
     "select_backend",
     "service_env",
@@ -57,6 +59,13 @@ DEFAULT_TWIN_SEED = "converge"
 HOST = "127.0.0.1"  # never any other address: the twins are test doubles, not services
 API_SERVICE = "gravix-api"
 WEBHOOK_PATH = "/v1/billing/webhook"
+
+# The twins' server stack is an extra (setup.cfg `twins`), so that running scenarios against an
+# API of one's own does not install it. What the services run on, and what the compose backend
+# drives Docker with:
+TWINS_EXTRA = "twins"
+STACK_MODULES = ("starlette", "uvicorn", "httpx")
+COMPOSE_MODULES = ("python_on_whales",)
 
 
 # --- the services ------------------------------------------------------------------------------
@@ -257,6 +266,22 @@ def select_backend(config: TwinsConfig, say: Callable[[str], None]) -> Backend:
     return ProcessBackend(config, say)
 
 
+def require_twins_extra(modules: tuple[str, ...], purpose: str) -> None:
+    """Raise a TwinsError naming the ``twins`` extra when one of ``modules`` is not installed.
+
+    Checked before anything starts, so a missing extra is one line saying what to install, not a
+    uvicorn that dies in its log or an ImportError from deep inside a backend.
+    """
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise TwinsError(
+            f"{purpose} needs converge's `{TWINS_EXTRA}` extra ({', '.join(missing)} {verb} not "
+            f"installed): pip install 'converge[{TWINS_EXTRA}]' "
+            f"(in a checkout: pip install -e '.[{TWINS_EXTRA}]')"
+        )
+
+
 def _compose_backend_class() -> Callable[[TwinsConfig, Callable[[str], None]], Backend]:
     return cast(
         Callable[[TwinsConfig, Callable[[str], None]], Backend],
@@ -267,6 +292,7 @@ def _compose_backend_class() -> Callable[[TwinsConfig, Callable[[str], None]], B
 def _compose_module() -> ModuleType:
     # Through sys.modules (not `from converge import ...`) so that there is one way in, and the
     # compose backend's heavier imports (python-on-whales) are only paid when it is asked for.
+    require_twins_extra(COMPOSE_MODULES, "the compose backend")
     try:
         return importlib.import_module("converge._compose_backend")
     except ImportError as error:
