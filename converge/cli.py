@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive_int, default=4, metavar="N",
         help="scenarios run in parallel (default 4)",
     )
+    run.add_argument(
+        "--seed", type=_positive_int, metavar="N",
+        help="base seed of the runs' seeds (default: a new random one, recorded in the report)",
+    )
+    run.add_argument(
+        "--twin-url", action="append", default=[], metavar="URL", dest="twin_urls",
+        help="a twin whose state for a run's seed is reset before the run; repeatable",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check the scenario files; send no request")
@@ -154,6 +162,8 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         jwt_secret=jwt_secret_from_env(),
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,
+        seed=arguments.seed,
+        twin_urls=tuple(arguments.twin_urls),
     )
     return execute(options, out, err)
 

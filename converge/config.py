@@ -52,6 +52,7 @@ DEFAULTS: dict[str, str] = {
     "timeout": "10",
     "workers": "4",
     "twins_backend": "auto",
+    "twins_variability": "0",
     "compose_file": "compose/docker-compose.yml",
     "compose_project": "converge",
     "jwt_secret_env": "CONVERGE_JWT_SECRET",
@@ -83,6 +84,8 @@ class Settings:
     gate_types: tuple[str, ...]
     gate_backend: tuple[str, ...]
     gate_frontend: tuple[str, ...]
+    # mock-anthropic's TWIN_ANTHROPIC_VARIABILITY: 0 the same answer every time, up to 1 varied.
+    twins_variability: float = 0.0
     api_url_from_env: bool = False  # API_URL was set: it wins over a started stack's URL
     jwt_secret: str = field(default=DEFAULT_JWT_SECRET, repr=False)
     holdout_pat: str | None = field(default=None, repr=False)
@@ -127,6 +130,7 @@ class Settings:
             timeout=reader.positive_number("timeout"),
             workers=reader.positive_int("workers"),
             twins_backend=backend,
+            twins_variability=reader.fraction("twins_variability"),
             compose_file=base / reader.text("compose_file", required=True),
             compose_project=reader.text("compose_project", required=True),
             jwt_secret_env=secret_env,
@@ -157,6 +161,7 @@ class Settings:
             "timeout": _number_text(self.timeout),
             "workers": str(self.workers),
             "twins_backend": self.twins_backend,
+            "twins_variability": _number_text(self.twins_variability),
             "compose_file": _relative(self.compose_file, self.root),
             "compose_project": self.compose_project,
             "jwt_secret_env": self.jwt_secret_env,
@@ -269,6 +274,15 @@ class _Reader:
             number = float("nan")
         if not 0 <= number <= 100:
             raise ConfigError(self.wrong(key, "a number from 0 to 100"))
+        return number
+
+    def fraction(self, key: str) -> float:
+        try:
+            number = self.number(key)
+        except ConfigError:
+            number = float("nan")
+        if not 0 <= number <= 1:
+            raise ConfigError(self.wrong(key, "a number from 0 to 1"))
         return number
 
     def positive_number(self, key: str) -> float:

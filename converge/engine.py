@@ -8,12 +8,14 @@ when it could not (exit 2), after writing the report either way, so CI always ha
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from converge import seeds, twins
 from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
 from converge.model import TIERS, Priority, Scenario, ScenarioResult
 from converge.progress import Progress
@@ -25,7 +27,14 @@ from converge.report import (
     render_table,
     write_report_atomic,
 )
-from converge.runner import DEFAULT_TIMEOUT, PREFLIGHT_TIMEOUT, ApiOrigin, RunnerConfig, preflight
+from converge.runner import (
+    DEFAULT_TIMEOUT,
+    PREFLIGHT_TIMEOUT,
+    ApiOrigin,
+    BeforeRun,
+    RunnerConfig,
+    preflight,
+)
 from converge.runner import run_all as run_scenarios
 from converge.scenario import load_dir
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
@@ -50,11 +59,16 @@ class RunOptions:
     secrets: tuple[str, ...] = ()  # more values to redact (HOLDOUT_PAT is always added)
     markdown_file: Path | None = None
     junit_file: Path | None = None
+    seed: int | None = None  # the base seed of the runs' seeds; None: a random one
+    # Twins whose per-seed state is reset before each run (POST /_twin/reset {"seed": ...}).
+    twin_urls: tuple[str, ...] = ()
 
 
 def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     """Run the scenarios and report. Returns 0 or 1; raises the ConvergeError of an exit 2."""
     started = _now()
+    if options.seed is None:
+        options = replace(options, seed=seeds.new_base_seed())
     redactor = Redactor.from_environment([options.jwt_secret, *options.secrets])
     results: list[ScenarioResult] = []
     failure: ConvergeError | None = None
@@ -97,6 +111,7 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         thresholds=options.thresholds if options_ok else DEFAULT_THRESHOLDS,
         runs=options.runs if options_ok else 1,
         redactor=redactor,
+        seed=options.seed if options_ok else None,
     )
     if failure is None:
         out.write(render_table(document, verbose=options.verbose))
@@ -194,6 +209,8 @@ def check_options(options: RunOptions) -> None:
             f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds "
             f"(got {options.timeout})"
         )
+    if options.seed is not None and not 1 <= options.seed <= seeds.MAX_SEED:
+        raise ConfigError(f"--seed must be from 1 to {seeds.MAX_SEED} (got {options.seed})")
     if options.priority is not None and options.priority not in TIERS:
         raise ConfigError(f"--priority must be one of {', '.join(TIERS)}")
     for tier in TIERS:
@@ -211,6 +228,7 @@ def _run(
         workers=options.workers,
         runs=options.runs,
         jwt_secret=options.jwt_secret,
+        seed=options.seed if options.seed is not None else seeds.new_base_seed(),
     )
     progress = Progress(len(scenarios) * options.runs, err)
     try:
@@ -220,6 +238,7 @@ def _run(
             on_run=lambda scenario, run: progress.advance(
                 redactor.text(scenario.name), run.all_passed
             ),
+            before_run=_twin_resetter(options.twin_urls, err),
         )
     finally:
         progress.close()
@@ -227,6 +246,33 @@ def _run(
         score(scenario, scenario_runs, options.thresholds)
         for scenario, scenario_runs in zip(scenarios, runs, strict=True)
     ]
+
+
+def _twin_resetter(urls: Sequence[str], err: TextIO) -> BeforeRun | None:
+    """Before each run, reset what the twins keep for its seed; warn once if one cannot.
+
+    A twin that cannot be reset does not stop the run: the runs are still independent (fresh
+    users, captures and seeds), only a replay of them may no longer match exactly.
+    """
+    if not urls:
+        return None
+    warned: set[str] = set()
+    lock = threading.Lock()
+
+    def reset(scenario: Scenario, seed: int) -> None:
+        for url in urls:
+            problem = twins.reset_seed(url, seed)
+            if problem is None:
+                continue
+            with lock:
+                if url not in warned:
+                    warned.add(url)
+                    err.write(
+                        f"converge: warning: cannot reset the twin's state between runs "
+                        f"({problem}); runs go on without it\n"
+                    )
+
+    return reset
 
 
 def _write_outputs(document: dict[str, object], options: RunOptions) -> None:

@@ -105,6 +105,7 @@ class RunResult:
     # Values this run sent as credentials (Authorization headers, captured tokens): the report
     # builder redacts them everywhere. Kept here so the runner holds no shared state.
     secrets: frozenset[str] = field(default=frozenset())
+    seed: int | None = None  # sent in the baggage header; the twins vary by it
 
     @property
     def checks_passed(self) -> int:

@@ -91,7 +91,14 @@ def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, sa
     try:
         with twins.running(backend, keep=options.keep) as statuses:
             stack_up = True
-            code = _pull_and_run(settings, options, _stack_api_url(settings, statuses), out, err)
+            code = _pull_and_run(
+                settings,
+                options,
+                _stack_api_url(settings, statuses),
+                out,
+                err,
+                twin_urls=_twin_urls(statuses),
+            )
     except TwinsError as error:
         if not stack_up:  # a failure to stop the twins comes after the engine's own report
             _record_failure(settings, settings.api_url, error)
@@ -102,7 +109,13 @@ def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, sa
 
 
 def _pull_and_run(
-    settings: Settings, options: Options, api_url: str, out: TextIO, err: TextIO
+    settings: Settings,
+    options: Options,
+    api_url: str,
+    out: TextIO,
+    err: TextIO,
+    *,
+    twin_urls: tuple[str, ...] = (),
 ) -> int:
     try:
         scenarios = holdouts.pull(
@@ -127,6 +140,7 @@ def _pull_and_run(
         workers=settings.workers,
         jwt_secret=settings.jwt_secret,
         verbose=options.verbose,
+        twin_urls=twin_urls,
     )
     return engine.execute(run_options, out, err)
 
@@ -151,7 +165,13 @@ def twins_config(
         compose_project=settings.compose_project,
         state_dir=settings.root / STATE_DIR,
         jwt_secret=settings.jwt_secret,
+        variability=settings.twins_variability,
     )
+
+
+def _twin_urls(statuses: Sequence[twins.ServiceStatus]) -> tuple[str, ...]:
+    """The started twins (not the API): converge resets their per-seed state between runs."""
+    return tuple(s.url for s in statuses if s.name != twins.API_SERVICE and s.url)
 
 
 def _stack_api_url(settings: Settings, statuses: Sequence[twins.ServiceStatus]) -> str:

@@ -50,6 +50,7 @@ def build_report(
     thresholds: Mapping[Priority, float],
     runs: int,
     redactor: Redactor,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The report document (plain JSON data), with every secret of every run redacted."""
     secrets = {secret for result in results for run in result.runs for secret in run.secrets}
@@ -66,6 +67,7 @@ def build_report(
         "exit_code": exit_code,
         "error": error,
         "runs": runs,
+        "seed": seed,
         "thresholds": {tier: float(thresholds[tier]) for tier in TIERS},
         "summary": _summary(ordered),
         "scenarios": [_scenario(result) for result in ordered],
@@ -122,6 +124,7 @@ def _scenario(result: ScenarioResult) -> dict[str, Any]:
 def _run(number: int, run: RunResult) -> dict[str, Any]:
     return {
         "run": number,
+        "seed": run.seed,
         "satisfaction": run_satisfaction(run),
         "checks_passed": run.checks_passed,
         "checks_total": run.checks_total,

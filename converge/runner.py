@@ -1,8 +1,11 @@
 """Run scenarios against the API: steps in order, scenarios in parallel workers.
 
 Each scenario run is an independent unit: its own freshly minted built-in tokens (so runs never
-share users), its own variables, and no state shared with other runs. Each worker thread keeps
-one :class:`requests.Session`, so connections are pooled across the scenarios it runs.
+share users), its own variables, its own seed (:mod:`converge.seeds`, sent in the ``baggage``
+header), and no state shared with other runs. Each worker thread keeps one
+:class:`requests.Session`, so connections are pooled across the scenarios it runs. A
+``before_run`` hook runs before each run with its seed: the engine resets the twins' state for
+that seed there (see :func:`converge.twins.reset_seed`).
 
 Every request goes through :meth:`ApiOrigin.url_for`, the one place that decides which URLs may
 be requested: the configured API's origin, nothing else (scenario files are input from elsewhere).
@@ -16,13 +19,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from converge import tokens
+from converge import seeds, tokens
 from converge.checks import Response, evaluate, fail_all
 from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
@@ -35,6 +38,8 @@ MAX_BODY_BYTES = 64 * 2**20  # far beyond any API answer a scenario checks; far 
 _CHUNK_BYTES = 64 * 2**10
 
 RunCallback = Callable[[Scenario, RunResult], None]
+BeforeRun = Callable[[Scenario, int], None]  # (scenario, the run's seed)
+SeedOf = Callable[[Scenario, int], int]  # (scenario, run number from 1) -> the run's seed
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -83,6 +88,7 @@ class RunnerConfig:
     runs: int = 1
     jwt_secret: str = tokens.DEFAULT_JWT_SECRET
     max_body_bytes: int = MAX_BODY_BYTES  # a bigger answer fails its step unread
+    seed: int = field(default_factory=seeds.new_base_seed)  # each run's seed derives from it
 
 
 class _Unread(Exception):
@@ -112,11 +118,20 @@ def run_all(
     scenarios: Sequence[Scenario],
     config: RunnerConfig,
     on_run: RunCallback | None = None,
+    *,
+    before_run: BeforeRun | None = None,
+    seed_of: SeedOf | None = None,
 ) -> list[tuple[RunResult, ...]]:
     """Every scenario ``config.runs`` times; the result lists line up with ``scenarios``.
 
-    Runs are spread over ``config.workers`` threads; within a run the steps go in order.
+    Runs are spread over ``config.workers`` threads; within a run the steps go in order. Each
+    run's seed is ``seed_of(scenario, run)``, by default derived from ``config.seed``.
     """
+
+    def derived(scenario: Scenario, run: int) -> int:
+        return seeds.run_seed(config.seed, scenario.file, run)
+
+    seed_for = seed_of or derived
     origin = ApiOrigin(config.api_url)
     units = [(index, run) for index in range(len(scenarios)) for run in range(config.runs)]
     results: list[list[RunResult | None]] = [[None] * config.runs for _ in scenarios]
@@ -125,7 +140,10 @@ def run_all(
     def work(unit: tuple[int, int]) -> None:
         index, run = unit
         scenario = scenarios[index]
-        result = run_scenario(scenario, sessions.get(), origin, config)
+        seed = seed_for(scenario, run + 1)
+        if before_run is not None:
+            before_run(scenario, seed)
+        result = run_scenario(scenario, sessions.get(), origin, config, seed=seed)
         results[index][run] = result  # each slot is written by exactly one unit
         if on_run is not None:
             on_run(scenario, result)
@@ -150,9 +168,17 @@ def run_scenario(
     session: requests.Session,
     origin: ApiOrigin,
     config: RunnerConfig,
+    *,
+    seed: int | None = None,
 ) -> RunResult:
     """One pass through a scenario's steps, with freshly minted built-in tokens."""
     run_id = uuid.uuid4().hex[:12]
+    # The session belongs to this thread and the run holds the thread until it ends, so the
+    # run's seed rides on it for every step (a scenario's own baggage header replaces it).
+    if seed is None:
+        session.headers.pop(seeds.BAGGAGE_HEADER, None)
+    else:
+        session.headers[seeds.BAGGAGE_HEADER] = seeds.baggage(seed)
     used = frozenset().union(*(step.variables for step in scenario.steps))
     builtins = tokens.builtin_variables(config.jwt_secret, origin.base_url, run_id, names=used)
     variables: dict[str, Any] = dict(builtins)
@@ -180,6 +206,7 @@ def run_scenario(
         steps=tuple(steps),
         duration_ms=_ms_since(started),
         secrets=frozenset(secrets),
+        seed=seed,
     )
 
 

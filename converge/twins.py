@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import importlib
 import importlib.util
+import json
 import os
 import signal
 import sys
@@ -43,6 +44,7 @@ __all__ = [
     "TwinsConfig",
     "health_check",
     "require_twins_extra",
+    "reset_seed",
     "running",
     "select_backend",
     "service_env",
@@ -87,6 +89,10 @@ def _twin_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
     return {"TWIN_SEED": config.twin_seed}
 
 
+def _anthropic_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
+    return {**_twin_env(urls, config), "TWIN_ANTHROPIC_VARIABILITY": str(config.variability)}
+
+
 def _supabase_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
     return {**_twin_env(urls, config), "JWT_SECRET": config.jwt_secret}
 
@@ -120,7 +126,7 @@ def _twin_factory(service: str) -> str:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("mock-anthropic", _twin_factory("anthropic"), _TWIN_HEALTH, _twin_env),
+    Service("mock-anthropic", _twin_factory("anthropic"), _TWIN_HEALTH, _anthropic_env),
     Service("mock-supabase", _twin_factory("supabase"), _TWIN_HEALTH, _supabase_env),
     Service("mock-stripe", _twin_factory("stripe"), _TWIN_HEALTH, _stripe_env),
     Service(API_SERVICE, "converge_gravix.app:create_app", "/health", _api_env),
@@ -155,6 +161,7 @@ class TwinsConfig:
         repr=False,
     )
     twin_seed: str = DEFAULT_TWIN_SEED
+    variability: float = 0.0  # mock-anthropic's TWIN_ANTHROPIC_VARIABILITY, from 0 to 1
     startup_timeout: float = 60.0  # seconds for the whole stack to answer its health checks
     python: str = sys.executable  # the interpreter the process backend starts uvicorn with
     # Process backend only: fixed ports by service name (default: a free port each).
@@ -322,6 +329,35 @@ def health_check(url: str, timeout: float = 2.0) -> bool:
         return False
     finally:
         connection.close()
+
+
+def reset_seed(url: str, seed: int, timeout: float = 2.0) -> str | None:
+    """Reset what one twin keeps for one run seed (``POST /_twin/reset {"seed": ...}``).
+
+    Scoped, so runs going on in parallel keep their state (see ``converge_twins.control``).
+    Returns None when the twin confirmed, else why not, in a user's words.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// URL"
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    body = json.dumps({"seed": str(seed)}).encode()
+    try:
+        connection.request(
+            "POST",
+            parts.path.rstrip("/") + "/_twin/reset",
+            body=body,
+            headers={"Content-Type": "application/json", "Connection": "close"},
+        )
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as error:
+        return f"{url}: {type(error).__name__}: {error}"
+    finally:
+        connection.close()
+    return None if 200 <= status < 300 else f"{url}/_twin/reset answered {status}"
 
 
 # --- guaranteed teardown -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +27,7 @@ from converge_gravix.errors import (
     handle_http_exception,
     handle_unexpected,
 )
+from converge_gravix.propagation import BaggageMiddleware
 from converge_gravix.stripe_client import StripeClient
 from converge_gravix.supabase_client import SupabaseClient
 
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(BaggageMiddleware)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from converge_gravix.errors import UpstreamError
+from converge_gravix.propagation import outgoing_headers
 
 
 async def send(
@@ -24,6 +25,9 @@ async def send(
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; return the response when its status is one of ``expect``."""
+    propagated = outgoing_headers()
+    if propagated:
+        kwargs["headers"] = {**propagated, **(kwargs.get("headers") or {})}
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException:

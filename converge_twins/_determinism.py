@@ -1,7 +1,13 @@
-"""The seeded id generator and the controllable clock every twin draws from.
+"""The seeded id generator, the controllable clock and the per-run seeds every twin draws from.
 
 The same ``TWIN_SEED`` gives the same sequence of ids after every start and every reset, and a
 frozen ``TWIN_CLOCK`` gives the same timestamps, so two runs of a scenario see the same responses.
+
+A scenario run can also carry its own seed: converge sends it to the API under test in the W3C
+``baggage`` header (``baggage: converge-seed=1234``), and an API that propagates its incoming
+baggage to its dependencies, as OpenTelemetry-instrumented services do, hands it on to the twins.
+:func:`request_seed` reads it; :class:`SeedStreams` gives each such seed its own random stream,
+so what a twin varies by seed is the same whenever that run is replayed (after a scoped reset).
 """
 
 from __future__ import annotations
@@ -9,9 +15,13 @@ from __future__ import annotations
 import random
 import string
 import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 ALPHANUMERIC = string.ascii_letters + string.digits
+SEED_BAGGAGE_KEY = "converge-seed"
+MAX_SEED_STREAMS = 4096  # seeds remembered at once; the oldest is forgotten first
 
 
 def parse_instant(text: str) -> datetime:
@@ -100,3 +110,54 @@ class IdGenerator:
 
     def hex(self, length: int = 32) -> str:
         return self.token(length, "0123456789abcdef")
+
+
+def request_seed(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The run's seed from the request's ``baggage`` headers (W3C Baggage), or None.
+
+    Members are ``key=value;properties`` separated by commas, in one header or several.
+    """
+    for name, value in headers:
+        if name.lower() != "baggage":
+            continue
+        for member in value.split(","):
+            key, equals, rest = member.partition("=")
+            if equals and key.strip() == SEED_BAGGAGE_KEY:
+                seed = rest.partition(";")[0].strip()
+                if seed and len(seed) <= 64 and seed.isprintable():
+                    return seed
+    return None
+
+
+class SeedStreams:
+    """One random stream per run seed, drawn in the order the run's requests arrive.
+
+    A run's requests come one after another, so the n-th draw for a seed is the same in every
+    replay of that run, once :meth:`forget` (the twin's scoped reset) has restarted its stream.
+    Bounded: a long-lived twin forgets the least recently used seeds.
+    """
+
+    def __init__(self, twin_seed: str, capacity: int = MAX_SEED_STREAMS) -> None:
+        self._twin_seed = twin_seed
+        self._capacity = capacity
+        self._streams: OrderedDict[str, random.Random] = OrderedDict()
+
+    def stream(self, seed: str) -> random.Random:
+        found = self._streams.get(seed)
+        if found is None:
+            found = random.Random(f"{self._twin_seed}:run:{seed}")
+            self._streams[seed] = found
+            while len(self._streams) > self._capacity:
+                self._streams.popitem(last=False)
+        else:
+            self._streams.move_to_end(seed)
+        return found
+
+    def forget(self, seed: str) -> None:
+        self._streams.pop(seed, None)
+
+    def clear(self) -> None:
+        self._streams.clear()
+
+    def __len__(self) -> int:
+        return len(self._streams)

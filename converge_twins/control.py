@@ -2,6 +2,8 @@
 
 - ``GET /_twin/health``: liveness plus the seed, the clock and the counts of entries and faults.
 - ``POST /_twin/reset``: state, journal, faults, ids and clock back to how the twin started.
+  With ``{"seed": "1234"}`` only what belongs to that run seed is reset (see
+  :meth:`Twin.on_seed_reset`), so converge can reset between runs while other runs go on.
 - ``GET /_twin/journal?method=&path=&kind=&limit=``: what the twin received (``DELETE`` clears).
 - ``POST|GET|DELETE /_twin/faults`` (and ``DELETE /_twin/faults/{id}``): arm, list, disarm.
 - ``GET|POST /_twin/clock``: ``{"set": iso}`` freezes there, ``{"advance": seconds}`` moves on,
@@ -40,6 +42,7 @@ DEFAULT_SEED = "converge"
 # (status, request path, message or None) -> the twin's real error response for that status.
 ErrorResponder = Callable[[int, str, str | None], Response]
 ResetHook = Callable[[], None]
+SeedResetHook = Callable[[str], None]
 
 
 class Twin:
@@ -59,9 +62,22 @@ class Twin:
         # the service hands out, or a test's setup would change the responses it checks.
         self._fault_numbers = itertools.count(1)
         self._reset_hooks: list[ResetHook] = []
+        self._seed_reset_hooks: list[SeedResetHook] = []
 
     def on_reset(self, hook: ResetHook) -> None:
         self._reset_hooks.append(hook)
+
+    def on_seed_reset(self, hook: SeedResetHook) -> None:
+        """Register what a scoped reset clears: the state a twin keeps per run seed.
+
+        Only state that belongs to one run may be cleared here; the journal, faults, clock and
+        shared ids stay, because other runs (and the test that armed a fault) still use them.
+        """
+        self._seed_reset_hooks.append(hook)
+
+    def reset_seed(self, seed: str) -> None:
+        for hook in self._seed_reset_hooks:
+            hook(seed)
 
     def reset(self) -> None:
         self.ids.reset()
@@ -204,6 +220,18 @@ async def _json_body(request: Request) -> Any:
     return json.loads(raw)
 
 
+def _reset_seed(spec: Any) -> str | None:
+    """The run seed a reset is scoped to, None for a full reset; ValueError when unclear."""
+    if not isinstance(spec, dict) or set(spec) - {"seed"}:
+        raise ValueError('send nothing (a full reset) or {"seed": "..."} (one run\'s state)')
+    if "seed" not in spec:
+        return None
+    seed = spec["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, str | int) or str(seed) == "":
+        raise ValueError("seed is a non-empty string or an integer")
+    return str(seed)
+
+
 def control_routes(twin: Twin) -> list[BaseRoute]:
     async def health(request: Request) -> Response:
         return JSONResponse(
@@ -219,6 +247,13 @@ def control_routes(twin: Twin) -> list[BaseRoute]:
         )
 
     async def reset(request: Request) -> Response:
+        try:
+            seed = _reset_seed(await _json_body(request))
+        except ValueError as exc:
+            return _control_error(str(exc))
+        if seed is not None:
+            twin.reset_seed(seed)
+            return JSONResponse({"status": "reset", "twin": twin.name, "seed": seed})
         twin.reset()
         return JSONResponse({"status": "reset", "twin": twin.name})
 

@@ -62,6 +62,8 @@ def test_bad_threshold_names_the_key_and_value(tmp_path: Path) -> None:
         ("timeout = 1e300", "timeout: expected a number of seconds greater than 0 and at most"),
         ("workers = two", "workers: expected a whole number of at least 1, got 'two'"),
         ("twins_backend = kubernetes", "twins_backend: expected one of auto, compose, process"),
+        ("twins_variability = 1.5", "twins_variability: expected a number from 0 to 1"),
+        ("twins_variability = some", "twins_variability: expected a number from 0 to 1"),
         ("api_url = localhost:8000", "api_url: expected an http:// or https:// URL"),
         ("report_file =", "report_file: must not be empty"),
         ("gate_lint = ruff check 'unclosed", "gate_lint: cannot parse the command"),

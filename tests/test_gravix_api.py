@@ -652,3 +652,26 @@ def test_service_role_key_is_minted_from_the_jwt_secret() -> None:
     claims = jwt.decode(key, DEFAULT_JWT_SECRET, algorithms=["HS256"])
     assert claims["role"] == "service_role"
     assert Settings(supabase_service_role_key="given").service_role_key() == "given"
+
+
+def test_the_callers_baggage_reaches_the_dependencies_and_only_its_own(
+    api: httpx.Client, stack: ReferenceStack
+) -> None:
+    # How converge's per-run seed reaches the twins: W3C baggage, propagated as OTel would.
+    seeded, plain = f"seeded {uuid.uuid4()}", f"plain {uuid.uuid4()}"
+    user = token("pro")
+    answer = api.post(
+        "/v1/analyses",
+        json={"text": seeded},
+        headers={**bearer(user), "baggage": "converge-seed=424242"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert analyse(api, user, plain).status_code == 201
+    calls = journal(stack, "mock-anthropic", "POST", "/v1/messages")
+    by_text = {
+        text: [dict(e["headers"]).get("baggage") for e in calls if text in json.dumps(e["body"])]
+        for text in (seeded, plain)
+    }
+    assert by_text == {seeded: ["converge-seed=424242"], plain: [None]}
+    stored = journal(stack, "mock-supabase", "POST", "/rest/v1/analyses")
+    assert any(dict(e["headers"]).get("baggage") == "converge-seed=424242" for e in stored)

@@ -243,5 +243,39 @@ def test_twins_config_follows_settings(tmp_path: Path) -> None:
     assert cfg.backend == "process"
     assert cfg.state_dir == tmp_path / ".converge"
     assert cfg.jwt_secret == "x" * 40
+    assert cfg.variability == 0
     assert cfg.compose_file == tmp_path / "compose/docker-compose.yml"
     assert pipeline.twins_config(s, "compose").backend == "compose"
+
+
+def test_twins_variability_reaches_mock_anthropic_only(tmp_path: Path) -> None:
+    cfg = pipeline.twins_config(settings(project(tmp_path, twins_variability="0.4")))
+    urls = {service.name: "http://127.0.0.1:1" for service in cfg.services}
+    env = {s.name: twins.service_env(s, urls, cfg) for s in cfg.services}
+    assert env["mock-anthropic"]["TWIN_ANTHROPIC_VARIABILITY"] == "0.4"
+    others = [name for name in env if name != "mock-anthropic"]
+    assert all("TWIN_ANTHROPIC_VARIABILITY" not in env[name] for name in others)
+
+
+def test_the_started_twins_are_reset_for_each_runs_seed(
+    api: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = TestServer()
+    twin.json("/_twin/reset", {"status": "reset"}, method="POST")
+    twin.start()
+
+    class WithTwin(FakeBackend):
+        def up(self) -> list[twins.ServiceStatus]:
+            return [*super().up(), twins.ServiceStatus("mock-anthropic", twin.url, True)]
+
+    try:
+        use_backend(monkeypatch, WithTwin(api.url))
+        root = project(tmp_path)
+        code, _, _ = converge(settings(root), runs=2)
+    finally:
+        twin.stop()
+    assert code == 0
+    report = json.loads((root / "reports/latest.json").read_text())
+    run_seeds = sorted(str(run["seed"]) for run in report["scenarios"][0]["runs"])
+    assert sorted(r.json["seed"] for r in twin.sent("/_twin/reset")) == run_seeds
+    assert not api.sent("/_twin")  # the API under test is never reset

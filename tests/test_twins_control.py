@@ -316,3 +316,46 @@ def test_twin_starts_with_the_uvicorn_factory_command(module, tmp_path: Path):
             process.wait(timeout=10)
         log.close()
     assert process.poll() is not None, "the twin process is still running"
+
+
+def test_request_seed_is_read_from_w3c_baggage():
+    from converge_twins._determinism import request_seed
+
+    assert request_seed([("Baggage", "userId=7, converge-seed=1234;meta=x")]) == "1234"
+    assert request_seed([("baggage", "a=1"), ("baggage", "converge-seed= 99 ")]) == "99"
+    assert request_seed([("baggage", "converge-seedling=5,other=converge-seed")]) is None
+    assert request_seed([("x-baggage", "converge-seed=5")]) is None
+    assert request_seed([("baggage", "converge-seed=")]) is None
+
+
+def test_seed_streams_restart_after_forget_and_stay_bounded():
+    from converge_twins._determinism import SeedStreams
+
+    streams = SeedStreams("t", capacity=2)
+    first = [streams.stream("1").random() for _ in range(3)]
+    streams.forget("1")
+    assert [streams.stream("1").random() for _ in range(3)] == first
+    assert streams.stream("2").random() != first[0]
+    streams.stream("3")
+    assert len(streams) == 2  # the least recently used seed went
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_a_reset_scoped_to_a_seed_keeps_the_shared_state(name):
+    with serve_asgi(FACTORIES[name]({"TWIN_SEED": "h"})) as base:
+        httpx.post(f"{base}/_twin/faults", json={"path": "/nowhere", "status": 500})
+        answer = httpx.post(f"{base}/_twin/reset", json={"seed": 1234})
+        assert answer.json() == {"status": "reset", "twin": name, "seed": "1234"}
+        # Other runs go on meanwhile: faults (and journal, clock, state) are theirs too.
+        assert len(httpx.get(f"{base}/_twin/faults").json()["faults"]) == 1
+
+
+@pytest.mark.parametrize(
+    "body", [b"[1]", b'{"seed": ""}', b'{"seed": true}', b'{"seed": 1, "all": true}', b"{"]
+)
+def test_an_unclear_reset_is_refused_and_changes_nothing(url, body):
+    httpx.post(f"{url}/_twin/faults", json={"path": "/nowhere", "status": 500})
+    answer = httpx.post(f"{url}/_twin/reset", content=body)
+    assert answer.status_code == 400
+    assert "error" in answer.json()
+    assert len(httpx.get(f"{url}/_twin/faults").json()["faults"]) == 1

@@ -12,6 +12,10 @@ Replies come from :mod:`converge_twins.mock_anthropic.replies`. Rules from
 before them and are cleared by ``DELETE /_twin/rules`` and by reset. Token counts are estimated
 as one token per four characters, which is enough for ``max_tokens`` truncation and usage
 numbers to behave.
+
+Answers vary by run seed and by the ``TWIN_ANTHROPIC_VARIABILITY`` setting (``GET|POST
+/_twin/variability``), as :mod:`converge_twins.mock_anthropic.variation` describes; a reset with
+``{"seed": ...}`` restarts that run's stream, a full reset also restores the configured level.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from converge_twins._determinism import SeedStreams, request_seed
 from converge_twins.control import Twin, build_app, environment
 from converge_twins.mock_anthropic.replies import (
     Rule,
@@ -35,6 +40,12 @@ from converge_twins.mock_anthropic.replies import (
     choose_rule,
     default_reply,
     parse_rules,
+)
+from converge_twins.mock_anthropic.variation import (
+    VARIABILITY_ENV,
+    Variation,
+    parse_variability,
+    variability_from,
 )
 
 # The SDKs pin newer dated versions over time; any date from the first public one on is accepted.
@@ -167,6 +178,28 @@ class AnthropicTwin:
             raise SystemExit(f"mock-anthropic: TWIN_ANTHROPIC_RULES is not usable: {exc}") from exc
         self.posted_rules: list[Rule] = []
         self.twin.on_reset(self.posted_rules.clear)
+        try:
+            self.configured_variability = variability_from(env)
+        except ValueError as exc:
+            raise SystemExit(f"mock-anthropic: {VARIABILITY_ENV}: {exc}") from exc
+        self.variability = self.configured_variability
+        self.seed_streams = SeedStreams(self.twin.seed)
+        self.unseeded = SeedStreams(self.twin.seed, capacity=1)  # one stream: no run seed
+        self.twin.on_reset(self.reset_variation)
+        self.twin.on_seed_reset(self.seed_streams.forget)
+
+    def reset_variation(self) -> None:
+        self.variability = self.configured_variability
+        self.seed_streams.clear()
+        self.unseeded.clear()
+
+    def variation(self, seed: str | None) -> Variation | None:
+        """The draws for one answer: the run seed's stream, the twin's own, or none at all."""
+        if seed is not None:
+            return Variation(self.seed_streams.stream(seed), self.variability)
+        if self.variability > 0:
+            return Variation(self.unseeded.stream(""), self.variability)
+        return None
 
     # errors ------------------------------------------------------------------------------
 
@@ -215,7 +248,7 @@ class AnthropicTwin:
 
     # the Messages API --------------------------------------------------------------------
 
-    def compose(self, body: dict[str, Any]) -> dict[str, Any]:
+    def compose(self, body: dict[str, Any], seed: str | None = None) -> dict[str, Any]:
         """The finished Message for a request (the stream splits its one content block)."""
         system = block_text(body.get("system") or "")
         texts = [block_text(message["content"]) for message in body["messages"]]
@@ -246,7 +279,8 @@ class AnthropicTwin:
             stop_reason, stop_sequence = "tool_use", None
         else:
             text = rule.reply if rule is not None and rule.reply is not None else None
-            text = default_reply(analysis_subject(last_user)) if text is None else text
+            if text is None:
+                text = default_reply(analysis_subject(last_user), self.variation(seed))
             stop_reason, stop_sequence = "end_turn", None
             for stop in body.get("stop_sequences") or []:
                 cut = text.find(stop)
@@ -283,7 +317,7 @@ class AnthropicTwin:
             body = await self.read_request(request)
         except InvalidRequest as exc:
             return self.error_response(exc.status, request.url.path, exc.message)
-        message = self.compose(body)
+        message = self.compose(body, request_seed(request.headers.items()))
         request_id = self.twin.ids.prefixed("req_011C", 20)
         if not body.get("stream"):
             return JSONResponse(message, headers={"request-id": request_id})
@@ -414,6 +448,19 @@ class AnthropicTwin:
             status_code=201 if request.method == "POST" else 200,
         )
 
+    async def variability_level(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                spec = json.loads(await request.body() or b"{}")
+                if not isinstance(spec, dict) or set(spec) != {"level"}:
+                    raise ValueError('send {"level": a number from 0 to 1}')
+                self.variability = parse_variability(spec["level"])
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(
+            {"level": self.variability, "configured": self.configured_variability}
+        )
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1/messages", self.messages, methods=["POST"]),
@@ -442,5 +489,8 @@ def create_app(env: Mapping[str, str] | None = None) -> ASGIApp:
     return build_app(
         twin.twin,
         twin.routes(),
-        [Route("/rules", twin.rules, methods=["GET", "POST", "DELETE"])],
+        [
+            Route("/rules", twin.rules, methods=["GET", "POST", "DELETE"]),
+            Route("/variability", twin.variability_level, methods=["GET", "POST"]),
+        ],
     )

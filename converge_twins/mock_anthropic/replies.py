@@ -22,6 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from converge_twins.mock_anthropic.variation import SUMMARIES, Variation, sentiment_of
+
 
 class RuleError(ValueError):
     """A reply rule the twin cannot use; the message names the field."""
@@ -84,9 +86,9 @@ def choose_rule(rules: list[Rule], prompt: str, offers_tools: bool) -> Rule | No
     return next((rule for rule in rules if rule.applies(prompt, offers_tools)), None)
 
 
-def default_reply(subject: str) -> str:
+def default_reply(subject: str, variation: Variation | None = None) -> str:
     """What the twin says when no rule matches: the analysis of ``subject`` as JSON text."""
-    return json.dumps(analyse(subject))
+    return json.dumps(analyse(subject, variation))
 
 
 def _words(text: str) -> frozenset[str]:
@@ -135,7 +137,7 @@ def analysis_subject(text: str) -> str:
     return text.strip()
 
 
-def analyse(text: str) -> dict[str, Any]:
+def analyse(text: str, variation: Variation | None = None) -> dict[str, Any]:
     words = [word.lower() for word in re.findall(r"[A-Za-z][A-Za-z']*", text)]
     positive = negative = 0
     for index, word in enumerate(words):
@@ -146,7 +148,6 @@ def analyse(text: str) -> dict[str, Any]:
             negative, positive = (negative, positive + 1) if negated else (negative + 1, positive)
     total = positive + negative
     score = round(0.5 + 0.45 * (positive - negative) / total, 2) if total else 0.5
-    sentiment = "positive" if score >= 0.6 else "negative" if score <= 0.4 else "neutral"
 
     counts = Counter(word for word in words if len(word) >= 4 and word not in STOPWORDS)
     first_seen = {word: index for index, word in reversed(list(enumerate(words)))}
@@ -154,9 +155,15 @@ def analyse(text: str) -> dict[str, Any]:
     keywords = ranked[:5]
     vocabulary = set(words)
     categories = [name for name, terms in CATEGORIES.items() if vocabulary & terms] or ["general"]
+    if variation is not None:
+        score, keywords, categories = variation.vary(score, keywords, categories)
+    sentiment = sentiment_of(score)
 
     topic = ", ".join(keywords[:3]) if keywords else "no particular topic"
-    summary = f"A {sentiment} text ({len(words)} words) about {topic}."
+    if variation is not None:
+        summary = variation.summary(sentiment, len(words), topic)
+    else:
+        summary = SUMMARIES[0].format(sentiment=sentiment, words=len(words), topic=topic)
     return {
         "summary": summary,
         "sentiment": sentiment,
