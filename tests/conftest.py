@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.processes",
     "tests.support.servers",
     "tests.support.stack",
+    "tests.support.supabase",
 ]

@@ -1,43 +1,33 @@
-"""mock-supabase against the official supabase client (GoTrue and PostgREST) and raw HTTP."""
+"""mock-supabase's gateway, control plane and PostgREST, through supabase-py and raw HTTP.
+
+GoTrue's endpoints are in test_mock_supabase_auth.py and test_mock_supabase_admin.py.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import jwt
 import pytest
 from postgrest.exceptions import APIError
 from supabase import create_client
-from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
 from converge_twins.mock_supabase.app import create_app
 from converge_twins.mock_supabase.tokens import DEFAULT_JWT_SECRET
 from tests.support.asgi import serve_asgi
+from tests.support.openapi import Violation
+from tests.support.supabase import ANON, AUTH_SPEC, SECRET, SERVICE, key
 
 # supabase-py passes its own deprecated options to its sub-clients; nothing a test can change.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The '(timeout|verify)' parameter is deprecated:DeprecationWarning"
 )
-SECRET = "a-test-secret-that-is-at-least-32-characters"
-
-
-def key(role: str, secret: str = SECRET) -> str:
-    now = int(time.time())
-    # Like real project keys: valid for years, so moving the twin clock does not expire them.
-    claims = {"iss": "supabase-demo", "role": role, "iat": now, "exp": now + 10 * 365 * 86400}
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
-ANON = key("anon")
-SERVICE = key("service_role")
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
-    with serve_asgi(create_app({"JWT_SECRET": SECRET, "TWIN_SEED": "supabase-tests"})) as base:
-        yield base
+def url(supabase_url: str) -> str:
+    return supabase_url
 
 
 @pytest.fixture
@@ -52,149 +42,114 @@ def rest(url: str, table: str, role_key: str = SERVICE, **headers: str) -> tuple
     )
 
 
-# GoTrue ------------------------------------------------------------------------------------
+# the spec check itself -----------------------------------------------------------------------
 
 
-def test_sdk_sign_up_returns_a_session_with_supabase_claims(supabase):
-    response = supabase.auth.sign_up({"email": "Ada@Example.com", "password": "secret123"})
-    assert response.user is not None and response.session is not None
-    assert response.user.email == "ada@example.com"
-    claims = jwt.decode(
-        response.session.access_token, SECRET, algorithms=["HS256"], audience="authenticated"
+def test_the_spec_check_catches_what_the_real_server_would_not_send():
+    """The hook that validates every auth answer must be able to fail."""
+    user = {"id": "6a4b3c2d-1e0f-4a5b-8c7d-6e5f4a3b2c1d", "last_sign_in_at": None}
+    found = AUTH_SPEC.check(
+        method="GET",
+        path="/auth/v1/user",
+        status=200,
+        body=b'{"id": 1}',
+        content_type="application/json",
     )
-    assert claims["sub"] == response.user.id
-    assert claims["role"] == "authenticated"
-    assert claims["app_metadata"]["tier"] == "free"
-    assert claims["app_metadata"]["provider"] == "email"
-    assert claims["exp"] - claims["iat"] == 3600
-
-
-def test_sign_up_data_tier_lands_in_app_metadata(supabase):
-    response = supabase.auth.sign_up(
-        {"email": "pro@example.com", "password": "secret123", "options": {"data": {"tier": "pro"}}}
+    assert found and "is not of type 'string'" in found[0].problem
+    nulls = AUTH_SPEC.check(
+        method="GET",
+        path="/auth/v1/user",
+        status=200,
+        body=__import__("json").dumps(user).encode(),
+        content_type="application/json",
     )
-    assert response.session is not None
-    claims = jwt.decode(response.session.access_token, options={"verify_signature": False})
-    assert claims["app_metadata"]["tier"] == "pro"
-
-
-def test_sdk_password_sign_in_and_get_user(supabase):
-    supabase.auth.sign_up({"email": "bo@example.com", "password": "secret123"})
-    signed_in = supabase.auth.sign_in_with_password(
-        {"email": "bo@example.com", "password": "secret123"}
+    assert [v.problem for v in nulls] == ["last_sign_in_at: None is not of type 'string'"]
+    legacy_error = AUTH_SPEC.check(
+        method="POST",
+        path="/auth/v1/logout",
+        status=400,
+        body=b'{"code": "bad"}',
+        content_type="application/json",
     )
-    assert signed_in.session is not None
-    fetched = supabase.auth.get_user(signed_in.session.access_token)
-    assert fetched is not None and fetched.user.email == "bo@example.com"
-
-
-def test_sdk_wrong_password_is_invalid_credentials(supabase):
-    supabase.auth.sign_up({"email": "cy@example.com", "password": "secret123"})
-    with pytest.raises(AuthApiError) as caught:
-        supabase.auth.sign_in_with_password({"email": "cy@example.com", "password": "nope-nope"})
-    assert caught.value.status == 400
-    assert caught.value.code == "invalid_credentials"
-    assert caught.value.message == "Invalid login credentials"
-
-
-def test_legacy_error_shape_without_api_version_header(url):
-    response = httpx.post(
-        f"{url}/auth/v1/token?grant_type=password",
-        json={"email": "none@example.com", "password": "whatever"},
-        headers={"apikey": ANON},
+    assert legacy_error == [
+        Violation("POST", "/auth/v1/logout", 400, "code: 'bad' is not of type 'integer'")
+    ]
+    versioned = AUTH_SPEC.check(
+        method="POST",
+        path="/auth/v1/logout",
+        status=400,
+        body=b'{"code": "bad"}',
+        content_type="application/json",
+        request_headers={"x-supabase-api-version": "2024-01-01"},
     )
-    assert response.status_code == 400
-    assert response.json() == {
-        "code": 400,
-        "error_code": "invalid_credentials",
-        "msg": "Invalid login credentials",
-    }
-
-
-def test_duplicate_sign_up_and_weak_password_are_refused(supabase):
-    supabase.auth.sign_up({"email": "dup@example.com", "password": "secret123"})
-    with pytest.raises(AuthApiError) as duplicate:
-        supabase.auth.sign_up({"email": "dup@example.com", "password": "secret123"})
-    assert duplicate.value.code == "user_already_exists"
-    with pytest.raises(AuthWeakPasswordError) as weak:
-        supabase.auth.sign_up({"email": "weak@example.com", "password": "123"})
-    assert weak.value.reasons == ["length"]
-
-
-def test_refresh_token_grant_rotates_the_token(url):
-    headers = {"apikey": ANON}
-    session = httpx.post(
-        f"{url}/auth/v1/signup",
-        json={"email": "r@example.com", "password": "secret123"},
-        headers=headers,
-    ).json()
-    refreshed = httpx.post(
-        f"{url}/auth/v1/token?grant_type=refresh_token",
-        json={"refresh_token": session["refresh_token"]},
-        headers=headers,
+    assert [v.problem for v in versioned] == [": 'message' is a required property"]
+    undocumented = AUTH_SPEC.check(
+        method="GET",
+        path="/auth/v1/settings",
+        status=201,
+        body=b"{}",
+        content_type="application/json",
     )
-    assert refreshed.status_code == 200
-    assert refreshed.json()["refresh_token"] != session["refresh_token"]
-    reused = httpx.post(
-        f"{url}/auth/v1/token?grant_type=refresh_token",
-        json={"refresh_token": session["refresh_token"]},
-        headers=headers,
+    assert "status 201 is not documented" in undocumented[0].problem
+
+
+# the project and the mailbox -------------------------------------------------------------------
+
+
+def test_project_settings_change_and_reset_restores_them(url):
+    changed = httpx.patch(f"{url}/_twin/supabase/project", json={"auth": {"disable_signup": True}})
+    assert changed.status_code == 200
+    assert changed.json()["auth"]["disable_signup"] is True
+    bad = httpx.patch(f"{url}/_twin/supabase/project", json={"auth": {"disable_sigup": True}})
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("auth.disable_sigup: unknown setting")
+    wrong_type = httpx.patch(f"{url}/_twin/supabase/project", json={"auth": {"jwt_exp": "1h"}})
+    assert wrong_type.json()["error"] == "auth.jwt_exp: expected a non-negative integer"
+    httpx.post(f"{url}/_twin/reset")
+    assert httpx.get(f"{url}/_twin/supabase/project").json()["auth"]["disable_signup"] is False
+
+
+def test_project_file_from_the_environment(tmp_path):
+    project = tmp_path / "project.yaml"
+    project.write_text("auth:\n  mailer_autoconfirm: false\n  site_url: https://app.example\n")
+    with serve_asgi(
+        create_app({"JWT_SECRET": SECRET, "TWIN_SUPABASE_PROJECT": str(project)})
+    ) as base:
+        settings = httpx.get(f"{base}/_twin/supabase/project").json()["auth"]
+        assert settings["mailer_autoconfirm"] is False
+        assert settings["site_url"] == "https://app.example"
+
+
+def test_a_bad_project_file_stops_the_twin_with_one_line(tmp_path):
+    project = tmp_path / "project.yaml"
+    project.write_text("auth:\n  mailer_autoconfirm: maybe\n")
+    with pytest.raises(SystemExit) as stopped:
+        create_app({"TWIN_SUPABASE_PROJECT": str(project)})
+    assert str(stopped.value) == (
+        "mock-supabase: TWIN_SUPABASE_PROJECT: auth.mailer_autoconfirm: expected true or false"
     )
-    assert reused.status_code == 400
-    assert reused.json()["error_code"] == "refresh_token_already_used"
+    with pytest.raises(SystemExit) as missing:
+        create_app({"TWIN_SUPABASE_PROJECT": str(tmp_path / "nope.yaml")})
+    assert "no such project file" in str(missing.value)
 
 
-def test_logout_ends_the_session(url):
-    headers = {"apikey": ANON}
-    session = httpx.post(
-        f"{url}/auth/v1/signup",
-        json={"email": "l@example.com", "password": "secret123"},
-        headers=headers,
-    ).json()
-    bearer = {**headers, "Authorization": f"Bearer {session['access_token']}"}
-    assert httpx.get(f"{url}/auth/v1/user", headers=bearer).status_code == 200
-    assert httpx.post(f"{url}/auth/v1/logout", headers=bearer).status_code == 204
-    after = httpx.get(f"{url}/auth/v1/user", headers=bearer)
-    assert after.status_code == 403
-    assert after.json()["error_code"] == "session_not_found"
-
-
-def test_user_without_token_is_401(url):
-    response = httpx.get(f"{url}/auth/v1/user", headers={"apikey": ANON})
-    assert response.status_code == 401
-    assert response.json()["error_code"] == "no_authorization"
-
-
-def test_admin_update_raises_the_tier_for_the_next_token(url):
-    session = create_client(url, ANON).auth.sign_up(
-        {"email": "up@example.com", "password": "secret123"}
-    )
-    assert session.user is not None
-    admin = create_client(url, SERVICE).auth.admin
-    updated = admin.update_user_by_id(session.user.id, {"app_metadata": {"tier": "quality"}})
-    assert updated.user.app_metadata["tier"] == "quality"
-    assert updated.user.app_metadata["provider"] == "email"
-    fresh = create_client(url, ANON).auth.sign_in_with_password(
-        {"email": "up@example.com", "password": "secret123"}
-    )
-    assert fresh.session is not None
-    claims = jwt.decode(fresh.session.access_token, options={"verify_signature": False})
-    assert claims["app_metadata"]["tier"] == "quality"
-
-
-def test_admin_endpoints_refuse_a_user_token(url):
-    session = httpx.post(
-        f"{url}/auth/v1/signup",
-        json={"email": "u@example.com", "password": "secret123"},
-        headers={"apikey": ANON},
-    ).json()
-    response = httpx.put(
-        f"{url}/auth/v1/admin/users/{session['user']['id']}",
-        json={"app_metadata": {"tier": "enterprise"}},
-        headers={"apikey": ANON, "Authorization": f"Bearer {session['access_token']}"},
-    )
-    assert response.status_code == 403
-    assert response.json()["error_code"] == "not_admin"
+def test_mailbox_lists_filters_clears_and_resets(url):
+    httpx.patch(f"{url}/_twin/supabase/project", json={"auth": {"mailer_autoconfirm": False}})
+    for email in ("a@example.com", "b@example.com"):
+        httpx.post(
+            f"{url}/auth/v1/signup",
+            json={"email": email, "password": "secret123"},
+            headers={"apikey": ANON},
+        )
+    everything = httpx.get(f"{url}/_twin/supabase/messages").json()["messages"]
+    assert [m["to"] for m in everything] == ["a@example.com", "b@example.com"]
+    only_b = httpx.get(f"{url}/_twin/supabase/messages", params={"to": "B@example.com"}).json()
+    assert [m["to"] for m in only_b["messages"]] == ["b@example.com"]
+    journal = httpx.get(f"{url}/_twin/journal", params={"kind": "auth_message"}).json()
+    assert len(journal["entries"]) == 2
+    assert everything[0]["otp"] not in str(journal)  # the journal shows the message, not its code
+    assert httpx.delete(f"{url}/_twin/supabase/messages").status_code == 204
+    assert httpx.get(f"{url}/_twin/supabase/messages").json()["messages"] == []
 
 
 def test_same_seed_gives_the_same_user_ids(url):
@@ -417,20 +372,6 @@ def test_bad_bearer_token_is_pgrst301_and_expired_is_pgrst303(url):
     expired = httpx.get(endpoint, headers={"apikey": ANON, "Authorization": f"Bearer {old}"})
     assert expired.status_code == 401
     assert expired.json()["code"] == "PGRST303"
-
-
-def test_advancing_the_clock_expires_issued_tokens(url):
-    session = httpx.post(
-        f"{url}/auth/v1/signup",
-        json={"email": "c@example.com", "password": "secret123"},
-        headers={"apikey": ANON},
-    ).json()
-    bearer = {"apikey": ANON, "Authorization": f"Bearer {session['access_token']}"}
-    assert httpx.get(f"{url}/auth/v1/user", headers=bearer).status_code == 200
-    httpx.post(f"{url}/_twin/clock", json={"advance": 7200})
-    response = httpx.get(f"{url}/auth/v1/user", headers=bearer)
-    assert response.status_code == 403
-    assert response.json()["error_code"] == "bad_jwt"
 
 
 def test_reset_empties_tables_and_users(url, supabase):

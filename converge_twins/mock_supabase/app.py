@@ -12,7 +12,9 @@ Environment: ``JWT_SECRET`` (default: the converge default secret), ``TWIN_SUPAB
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -21,7 +23,19 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from converge_twins.control import Twin, build_app, environment
-from converge_twins.mock_supabase.auth import AuthError, GoTrue, auth_error_response
+from converge_twins.mock_supabase.auth import GoTrue
+from converge_twins.mock_supabase.auth_admin import GoTrueAdmin
+from converge_twins.mock_supabase.auth_codes import OneTimeCodes
+from converge_twins.mock_supabase.auth_errors import (
+    AuthError,
+    auth_error_response,
+    not_implemented,
+)
+from converge_twins.mock_supabase.auth_settings import AuthSettings, SettingsError
+from converge_twins.mock_supabase.auth_signin import SignIn
+from converge_twins.mock_supabase.auth_user import UserEndpoints
+from converge_twins.mock_supabase.mailbox import Mailbox
+from converge_twins.mock_supabase.project import Project, read_document
 from converge_twins.mock_supabase.rest import PostgREST
 from converge_twins.mock_supabase.tables import PostgrestError, Store
 from converge_twins.mock_supabase.tokens import DEFAULT_JWT_SECRET, BadToken, TokenIssuer
@@ -41,14 +55,16 @@ def error_response(status: int, path: str, message: str | None) -> Response:
     """The body the failing layer would send: GoTrue's, PostgREST's, or the gateway's."""
     if path.startswith("/auth/v1"):
         codes = {429: "over_request_rate_limit", 404: "not_found", 401: "no_authorization"}
+        code = codes.get(status, "unexpected_failure")
         return JSONResponse(
             {
                 "code": status,
-                "error_code": codes.get(status, "unexpected_failure"),
+                "error_code": code,
                 "msg": message
                 or "Unexpected failure, please check server logs for more information",
             },
             status_code=status,
+            headers={"x-sb-error-code": code},
         )
     if path.startswith("/rest/v1") and status != 429:
         codes = {503: "PGRST001", 401: "PGRST301", 404: "PGRST205", 406: "PGRST116"}
@@ -68,6 +84,44 @@ def error_response(status: int, path: str, message: str | None) -> Response:
     return gateway_error(status, message or defaults.get(status, "An unexpected error occurred"))
 
 
+# Operations of GoTrue's API the twin does not have: they answer 501 naming themselves.
+UNSUPPORTED_AUTH: list[tuple[str, list[str]]] = [
+    ("/factors", ["POST"]),
+    ("/factors/{factor_id}", ["DELETE"]),
+    ("/factors/{factor_id}/challenge", ["POST"]),
+    ("/factors/{factor_id}/verify", ["POST"]),
+    ("/authorize", ["GET"]),
+    ("/callback", ["GET", "POST"]),
+    ("/user/identities/authorize", ["GET"]),
+    ("/user/identities/{identity_id}", ["DELETE"]),
+    ("/user/oauth/grants", ["GET", "DELETE"]),
+    ("/sso", ["POST"]),
+    ("/saml/metadata", ["GET"]),
+    ("/saml/acs", ["POST"]),
+    ("/admin/users/{user_id}/factors/{factor_id}", ["PUT", "DELETE"]),
+    ("/admin/sso/providers", ["GET", "POST"]),
+    ("/admin/sso/providers/{provider_id}", ["GET", "PUT", "DELETE"]),
+    ("/admin/oauth/clients", ["GET", "POST"]),
+    ("/admin/oauth/clients/{client_id}", ["GET", "PUT", "DELETE"]),
+    ("/admin/oauth/clients/{client_id}/regenerate_secret", ["POST"]),
+    ("/admin/custom-providers", ["GET", "POST"]),
+    ("/admin/custom-providers/{identifier}", ["GET", "PUT", "DELETE"]),
+    ("/oauth/clients/register", ["POST"]),
+    ("/oauth/token", ["POST"]),
+    ("/oauth/authorize", ["GET"]),
+    ("/oauth/authorizations/{authorization_id}", ["GET"]),
+    ("/oauth/authorizations/{authorization_id}/consent", ["POST"]),
+]
+
+
+async def unsupported_auth(request: Request) -> Response:
+    raise not_implemented(
+        request.method,
+        request.url.path.removeprefix("/auth/v1"),
+        "multi-factor authentication, SSO, SAML and OAuth apps are not part of the twin",
+    )
+
+
 class SupabaseTwin:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.twin = Twin("mock-supabase", env, error_response)
@@ -76,8 +130,56 @@ class SupabaseTwin:
         declared = [name.strip() for name in tables.split(",") if name.strip()] if tables else None
         self.store = Store(declared, self.twin.clock.iso)
         self.twin.on_reset(self.store.reset)
-        self.auth = GoTrue(self.twin, self.issuer, int(env.get("TWIN_SUPABASE_JWT_EXPIRY") or 3600))
+        base = AuthSettings(jwt_exp=int(env.get("TWIN_SUPABASE_JWT_EXPIRY") or 3600))
+        location = env.get("TWIN_SUPABASE_PROJECT")
+        try:
+            document = read_document(location) if location else {}
+            self.initial = Project.from_document(document, base)
+        except SettingsError as exc:
+            raise SystemExit(f"mock-supabase: TWIN_SUPABASE_PROJECT: {exc}") from None
+        self.mailbox = Mailbox()
+        self.twin.on_reset(self.mailbox.clear)
+        self.auth = GoTrue(self.twin, self.issuer, self.initial.auth, self.mailbox)
         self.rest = PostgREST(self.store)
+        self.project = self.initial
+        self.twin.on_reset(lambda: self.apply(self.initial))
+
+    def apply(self, project: Project) -> None:
+        self.project = project
+        self.auth.settings = project.auth
+
+    # the control plane's Supabase part -------------------------------------------------------
+
+    async def project_endpoint(self, request: Request) -> Response:
+        if request.method != "GET":
+            try:
+                document = json.loads(await request.body() or b"{}")
+                if request.method == "PUT":
+                    changed = Project.from_document(document)
+                else:
+                    changed = self.project.merged(document)
+            except ValueError as exc:  # JSON errors and ProjectError alike
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            self.apply(changed)
+        return JSONResponse(
+            {
+                "auth": asdict(self.project.auth),
+                **{k: v for k, v in self.project.document.items() if k != "auth"},
+            }
+        )
+
+    async def messages_endpoint(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.mailbox.clear()
+            return Response(status_code=204)
+        query = request.query_params
+        return JSONResponse({"messages": self.mailbox.describe(query.get("to"), query.get("type"))})
+
+    def control_routes(self) -> list[BaseRoute]:
+        return [
+            Route("/supabase/project", self.project_endpoint, methods=["GET", "PUT", "PATCH"]),
+            Route("/supabase/messages", self.messages_endpoint, methods=["GET", "DELETE"]),
+        ]
 
     def key_problem(self, request: Request) -> Response | None:
         key = request.headers.get("apikey") or request.query_params.get("apikey")
@@ -99,9 +201,11 @@ class SupabaseTwin:
             )
         return None
 
-    def gated(self, handler: Handler) -> Handler:
+    def gated(self, handler: Handler, *, open_for: tuple[str, ...] = ()) -> Handler:
+        """``handler`` behind the gateway's key check (skipped for the ``open_for`` methods)."""
+
         async def endpoint(request: Request) -> Response:
-            refused = self.key_problem(request)
+            refused = None if request.method in open_for else self.key_problem(request)
             if refused is not None:
                 return refused
             try:
@@ -126,9 +230,19 @@ class SupabaseTwin:
         return await self.rest.dispatch(request)
 
     def routes(self) -> list[BaseRoute]:
+        # Supabase's gateway lets links clicked in an e-mail reach /verify without a key.
         auth_routes: list[BaseRoute] = [
-            Route(path, self.gated(handler), methods=methods)
-            for path, handler, methods in self.auth.endpoints()
+            Route(
+                path,
+                self.gated(handler, open_for=("GET",) if path == "/verify" else ()),
+                methods=methods,
+            )
+            for group in (SignIn, OneTimeCodes, UserEndpoints, GoTrueAdmin)
+            for path, handler, methods in group(self.auth).endpoints()
+        ]
+        auth_routes += [
+            Route(path, self.gated(unsupported_auth), methods=methods)
+            for path, methods in UNSUPPORTED_AUTH
         ]
         return [
             Mount("/auth/v1", routes=auth_routes),
@@ -142,4 +256,4 @@ class SupabaseTwin:
 
 def create_app(env: Mapping[str, str] | None = None) -> ASGIApp:
     twin = SupabaseTwin(environment(env))
-    return build_app(twin.twin, twin.routes())
+    return build_app(twin.twin, twin.routes(), twin.control_routes())

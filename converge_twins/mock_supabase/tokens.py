@@ -13,6 +13,8 @@ import jwt
 from converge_twins._determinism import Clock
 
 DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+# GoTrue's words for a token it cannot use (golang-jwt's errors after its own prefix).
+PREFIX = "invalid JWT: unable to parse or verify signature, "
 
 
 class BadToken(Exception):
@@ -38,9 +40,11 @@ class TokenIssuer:
                 algorithms=["HS256"],
                 options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
             )
+        except jwt.InvalidSignatureError as exc:
+            raise BadToken(f"{PREFIX}token signature is invalid: signature is invalid") from exc
         except jwt.PyJWTError as exc:
-            raise BadToken(f"invalid JWT: unable to parse or verify signature, {exc}") from exc
+            raise BadToken(f"{PREFIX}token is malformed: {exc}") from exc
         expires = claims.get("exp")
         if isinstance(expires, int | float) and expires <= self.clock.timestamp():
-            raise BadToken("invalid JWT: token is expired", expired=True)
+            raise BadToken(f"{PREFIX}token has invalid claims: token is expired", expired=True)
         return dict(claims)
