@@ -5,9 +5,10 @@ the one place mapping errors to exit codes (0 ok, 1 a critical scenario or gate 
 run could not judge the change). The configuration is setup.cfg's ``[converge]`` section, handed
 to Invoke at the bottom so that invoke.yaml and ``INVOKE_CONVERGE_*`` variables override it.
 
-    invoke converge [--keep] [--no-twins] [--runs N] [--priority TIER]
+    invoke converge [converge run's flags] [--keep] [--no-twins] [--backend B]
+                    [--holdouts-repo SOURCE] [--holdouts-ref REF]
     invoke twins.up | twins.down | twins.status [--json] | twins.logs [--service NAME]
-    invoke holdouts.pull | holdouts.validate
+    invoke holdouts.pull [--holdouts-repo SOURCE] [--holdouts-ref REF] | holdouts.validate
     invoke gates | gates.lint | gates.types | gates.backend | gates.frontend
     invoke report.comment | report.summary
 """
@@ -17,17 +18,18 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
-from converge import config, pipeline, twins
+from converge import cli, config, pipeline, twins
 from converge import gates as gates_lib
 from converge import holdouts as holdouts_lib
 from converge.errors import ConfigError, ReportError, guard
-from converge.model import TIERS
 
 ROOT = Path(__file__).resolve().parent
 
@@ -64,16 +66,63 @@ def _backend_for(c: Context, backend: str | None) -> twins.Backend:
 
 # --- converge -------------------------------------------------------------------------------
 
+RUN_OPTIONS = cli.run_options()
+
+
+class _SharedFlags(Task[Any]):
+    """A task whose flags that ``converge run`` also has are ``converge run``'s: the same long
+    and short names (``-k`` is the name filter in both, not invoke's first-letter ``--keep``),
+    the same help, and the same checks of each value (see :func:`_shared`). Flags of the task
+    alone get no short name (use with ``auto_shortflags=False``)."""
+
+    ALIASES: dict[str, list[str]] = {}  # more long names of a flag
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        opts["names"] = [*opts["names"], *self.ALIASES.get(name, [])]
+        action = RUN_OPTIONS.get(name)
+        if action is not None:
+            longs = [flag[2:] for flag in action.option_strings if flag.startswith("--")]
+            shorts = [flag[1:] for flag in action.option_strings if not flag.startswith("--")]
+            # The keyword is the long name (``filter`` for --filter): invoke's help finds an
+            # argument by its keyword turned into a flag.
+            opts["names"] = [*longs, *shorts]
+            choices = f" One of: {', '.join(action.choices)}." if action.choices else ""
+            opts.setdefault("help", _sentence(action.help or "") + choices)
+        return opts
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _shared(name: str, value: str | None) -> Any:
+    """A shared flag's value converted and checked as ``converge run`` does (None: not given)."""
+    if value is None:
+        return None
+    return cli.convert_option(RUN_OPTIONS[name], str(value))
+
 
 @task(
+    klass=_SharedFlags,
     default=True,
+    auto_shortflags=False,
+    iterable=["threshold"],
     help={
         "keep": "Leave the twins running afterwards (stop them with `invoke twins.down`).",
-        "no-twins": "Do not start the twins: run against API_URL, running twins, or api_url.",
-        "runs": "Run each scenario N times; satisfaction is the mean over the runs.",
-        "priority": "Run only one tier: critical, important or nice-to-have.",
+        "no-twins": "Do not start the twins: run against --api-url, API_URL, running twins, "
+        "or api_url.",
         "backend": BACKEND_HELP,
-        "verbose": "Show every step and every failed check with expected and actual values.",
+        "holdouts-repo": "Pull the scenarios from this folder, git path or URL instead of the "
+        "configured holdouts_repo.",
+        "holdouts-ref": "Branch, tag or commit of --holdouts-repo (default: the configured "
+        "holdouts_ref).",
+        "scenarios-dir": "Run the scenarios in this folder as they are, without pulling (with "
+        "--holdouts-repo: pull into it).",
+        "api-url": "The API under test, as API_URL does (default: the twins' gravix-api).",
+        "report-file": "Where to write the JSON report, - for stdout (default: report_file).",
+        "timeout": "Default timeout of a step in seconds (default: the configured timeout).",
+        "workers": "Scenarios run in parallel (default: the configured workers).",
     },
 )
 def run(
@@ -81,28 +130,66 @@ def run(
     *,
     keep: bool = False,
     no_twins: bool = False,
-    runs: int = 1,
-    priority: str | None = None,
     backend: str | None = None,
+    holdouts_repo: str | None = None,
+    holdouts_ref: str | None = None,
+    scenarios_dir: str | None = None,
+    api_url: str | None = None,
+    report_file: str | None = None,
+    markdown_file: str | None = None,
+    junit_file: str | None = None,
     verbose: bool = False,
+    runs: str | None = None,
+    priority: str | None = None,
+    filter: str | None = None,  # the flag is --filter, as in converge run
+    threshold: list[str] | None = None,
+    timeout: str | None = None,
+    workers: str | None = None,
+    seed: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
-        if runs < 1:
-            raise ConfigError(f"--runs: expected a whole number of at least 1, got {runs}")
-        tier = next((t for t in TIERS if t == priority), None)
-        if priority is not None and tier is None:
-            raise ConfigError(f"--priority: expected one of {', '.join(TIERS)}, got {priority!r}")
+        settings = _settings(c)
+        overrides: dict[str, Any] = {
+            "holdouts_repo": holdouts_repo,
+            "holdouts_ref": holdouts_ref,
+            "scenarios_dir": _path(_shared("scenarios_dir", scenarios_dir)),
+            "report_file": _path(_shared("report_file", report_file)),
+            "timeout": _shared("timeout", timeout),
+            "workers": _shared("workers", workers),
+        }
+        if threshold:
+            overrides["thresholds"] = cli.parse_thresholds(threshold, settings.thresholds)
+        settings = replace(
+            settings, **{key: value for key, value in overrides.items() if value is not None}
+        )
         options = pipeline.Options(
             keep=keep,
             no_twins=no_twins,
-            runs=runs,
-            priority=tier,
+            runs=_shared("runs", runs) or 1,
+            priority=_shared("priority", priority),
             backend=_backend(backend),
             verbose=verbose,
+            api_url=_shared("api_url", api_url),
+            seed=_shared("seed", seed),
+            name_filter=filter,
+            markdown_file=_path(_shared("markdown_file", markdown_file)),
+            junit_file=_path(_shared("junit_file", junit_file)),
+            # A folder named by flag is run as it is; pulling into it needs --holdouts-repo too.
+            pull=scenarios_dir is None or holdouts_repo is not None,
+            holdouts_chosen=holdouts_repo is not None,
         )
-        code = pipeline.converge(_settings(c), options, sys.stdout, sys.stderr)
+        code = pipeline.converge(settings, options, sys.stdout, sys.stderr)
     raise SystemExit(code)
+
+
+def _path(value: Any) -> Path | None:
+    """A path given by flag: relative to the current folder, as on any command line (configured
+    paths are relative to the project root); ``-`` (stdout) stays as it is."""
+    if value is None:
+        return None
+    path = Path(value)
+    return path if str(path) == "-" else path.absolute()
 
 
 # --- twins ----------------------------------------------------------------------------------
@@ -160,19 +247,28 @@ def logs(
 # --- holdouts -------------------------------------------------------------------------------
 
 
+class _PullFlags(_SharedFlags):
+    # Older names still accepted: `holdouts.pull --repo X` predates the shared vocabulary.
+    ALIASES = {"holdouts_repo": ["repo"], "holdouts_ref": ["ref"]}
+
+
 @task(
+    klass=_PullFlags,
+    auto_shortflags=False,
     help={
-        "repo": "Pull from this folder or git URL instead of the configured holdouts_repo.",
-        "ref": "Branch, tag or commit to check out instead of the configured holdouts_ref.",
-    }
+        "holdouts-repo": "Pull from this folder, git path or URL instead of the configured "
+        "holdouts_repo.",
+        "holdouts-ref": "Branch, tag or commit to check out instead of the configured "
+        "holdouts_ref.",
+    },
 )
-def pull(c: Context, repo: str | None = None, ref: str | None = None) -> None:
+def pull(c: Context, holdouts_repo: str | None = None, holdouts_ref: str | None = None) -> None:
     """Clone, or fetch and reset, the holdouts repository into the scenarios folder."""
     with guard():
         settings = _settings(c)
         holdouts_lib.pull(
-            repo or settings.holdouts_repo,
-            settings.holdouts_ref if ref is None else ref,
+            holdouts_repo or settings.holdouts_repo,
+            settings.holdouts_ref if holdouts_ref is None else holdouts_ref,
             settings.scenarios_dir,
             root=settings.root,
             token=settings.holdout_pat,

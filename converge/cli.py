@@ -6,9 +6,8 @@ Errors become a one-line message and an exit code in :func:`converge.errors.guar
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -46,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder with critical/ important/ nice-to-have/ (default {DEFAULT_SCENARIOS_DIR})",
     )
     run.add_argument(
-        "--api-url", default=os.environ.get("API_URL") or DEFAULT_API_URL,
-        help=f"base URL of the API under test (default $API_URL or {DEFAULT_API_URL})",
+        "--api-url",
+        help="base URL of the API under test (default: $API_URL, else the gravix-api of twins "
+        f"left running by `invoke twins.up` or --keep, else {DEFAULT_API_URL})",
     )
     run.add_argument(
         "--report-file", type=Path, default=Path(DEFAULT_REPORT_FILE),
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--priority", choices=TIERS, help="run only this tier")
     run.add_argument(
         "-k", "--filter", dest="name_filter", metavar="TEXT",
-        help="run only scenarios whose name contains TEXT (case-insensitive)",
+        help="run only the scenarios whose name contains this text (case-insensitive)",
     )
     run.add_argument(
         "--threshold", action="append", default=[], metavar="[TIER=]PERCENT",
@@ -110,11 +110,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_thresholds(values: Sequence[str]) -> dict[Priority, float]:
-    """``["90"]`` sets every tier; ``["critical=95", "nice-to-have=50"]`` one tier each."""
+def run_options() -> dict[str, argparse.Action]:
+    """The options of ``converge run`` by long name as a Python keyword (``filter`` for
+    ``-k, --filter``, ``report_file`` for ``--report-file``).
+
+    ``invoke converge`` takes its shared flags from here (long and short names, help, and the
+    conversion and checks of each value), so that the two speak one vocabulary.
+    """
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = {}
+    for action in commands.choices["run"]._actions:
+        longs = [flag for flag in action.option_strings if flag.startswith("--")]
+        if longs and action.dest != "help":
+            options[longs[0][2:].replace("-", "_")] = action
+    return options
+
+
+def convert_option(action: argparse.Action, value: str) -> object:
+    """One value given to a shared flag elsewhere (an Invoke task), converted and checked the way
+    ``converge run`` does; a :class:`ConfigError` naming the flag otherwise."""
+    flag = max(action.option_strings, key=len)
+    try:
+        converted = action.type(value) if callable(action.type) else value
+    except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
+        raise ConfigError(f"{flag}: {error}") from None
+    if action.choices is not None and converted not in action.choices:
+        choices = ", ".join(str(choice) for choice in action.choices)
+        raise ConfigError(f"{flag}: expected one of {choices}, got {value!r}")
+    return converted
+
+
+def parse_thresholds(
+    values: Sequence[str], base: Mapping[Priority, float] | None = None
+) -> dict[Priority, float]:
+    """``["90"]`` sets every tier; ``["critical=95", "nice-to-have=50"]`` one tier each; the
+    tiers not named keep ``base`` (default: 85 each)."""
     from converge.scoring import DEFAULT_THRESHOLDS
 
-    thresholds: dict[Priority, float] = dict(DEFAULT_THRESHOLDS)
+    thresholds: dict[Priority, float] = dict(DEFAULT_THRESHOLDS if base is None else base)
     for value in values:
         tier_text, separator, number = value.rpartition("=")
         tiers: tuple[Priority, ...] = TIERS
@@ -150,7 +184,7 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     options = RunOptions(
         scenarios_dir=arguments.scenarios_dir,
-        api_url=arguments.api_url,
+        api_url=arguments.api_url or _api_url(err),
         report_file=arguments.report_file,
         runs=arguments.runs,
         priority=arguments.priority,
@@ -166,6 +200,17 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         twin_urls=tuple(arguments.twin_urls),
     )
     return execute(options, out, err)
+
+
+def _api_url(err: TextIO) -> str:
+    """No --api-url: the rule of ``invoke converge --no-twins`` (API_URL, running twins, the
+    configured api_url), with this folder as the project (its setup.cfg, its .converge)."""
+    from converge import config, pipeline
+
+    settings = config.load(Path.cwd())
+    url, why = pipeline.external_api_url(settings, None, lambda _message: None)
+    err.write(f"api: {url} ({why})\n")
+    return url
 
 
 def _validate(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:

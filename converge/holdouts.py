@@ -41,6 +41,7 @@ Say = Callable[[str], None]
 GIT_TIMEOUT = 120.0  # seconds for one git command; a holdouts repository is small
 SOURCE_FILE = "converge-source"  # inside .git: which source this checkout was made from
 COPY_MARKER = ".converge-holdouts"  # inside a copy: converge made it, so a pull may replace it
+_COPIED_FROM = "copied by converge from "  # the marker's text, then the source folder
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # git's scp-like syntax: [user@]host:path, with no slash before the colon.
@@ -85,6 +86,32 @@ def pull(
         return dest
     _Git(location, token, say, timeout).pull(ref, dest)
     return dest
+
+
+def recorded_source(dest: Path | str) -> str | None:
+    """Where the scenarios in ``dest`` were pulled from, as :func:`pull` recorded it (a folder's
+    absolute path, or a git URL or path without credentials); None when converge did not pull
+    them."""
+    dest = Path(dest)
+    try:
+        copied = (dest / COPY_MARKER).read_text("utf-8").strip()
+    except OSError:
+        copied = None
+    if copied is not None:
+        return copied.removeprefix(_COPIED_FROM)
+    try:
+        return (dest / ".git" / SOURCE_FILE).read_text("utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def same_source(recorded: str, source: str, root: Path) -> bool:
+    """Whether a recorded source (:func:`recorded_source`) is ``source`` as configured."""
+    source = source.strip()
+    if _URL.match(source) or _SCP.match(source):
+        return recorded == scrub(source)
+    # A local folder or git path, whether or not it still exists (a pull then says what is wrong).
+    return recorded == str((root / source).resolve())
 
 
 def classify(source: str, root: Path) -> tuple[str, str]:
@@ -184,7 +211,7 @@ def _copy_folder(source: Path, dest: Path) -> None:
     staging = _sibling(dest, "new")
     try:
         shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".git"))
-        (staging / COPY_MARKER).write_text(f"copied by converge from {source}\n", "utf-8")
+        (staging / COPY_MARKER).write_text(f"{_COPIED_FROM}{source}\n", "utf-8")
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise HoldoutsError(f"cannot copy the holdouts from {source}: {error}") from None

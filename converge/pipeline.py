@@ -38,6 +38,13 @@ class Options:
     priority: Priority | None = None  # only this tier
     backend: twins.BackendChoice | None = None  # None: the configured one
     verbose: bool = False
+    name_filter: str | None = None  # only scenarios whose name contains this (case-insensitive)
+    markdown_file: Path | None = None
+    junit_file: Path | None = None
+    api_url: str | None = None  # --api-url: wins as API_URL does, even over started twins
+    seed: int | None = None  # the base seed of the runs' seeds; None: a new random one
+    pull: bool = True  # False: run the scenarios folder as it is (named by flag)
+    holdouts_chosen: bool = False  # the source was named by flag, not taken from the settings
 
 
 def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> int:
@@ -94,7 +101,7 @@ def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, sa
             code = _pull_and_run(
                 settings,
                 options,
-                _stack_api_url(settings, statuses),
+                _stack_api_url(settings, options, statuses),
                 out,
                 err,
                 twin_urls=_twin_urls(statuses),
@@ -118,14 +125,7 @@ def _pull_and_run(
     twin_urls: tuple[str, ...] = (),
 ) -> int:
     try:
-        scenarios = holdouts.pull(
-            settings.holdouts_repo,
-            settings.holdouts_ref,
-            settings.scenarios_dir,
-            root=settings.root,
-            token=settings.holdout_pat,
-            say=lambda message: print(message, file=err, flush=True),
-        )
+        scenarios = _scenarios(settings, options, lambda m: print(m, file=err, flush=True))
     except ConvergeError as error:
         _record_failure(settings, api_url, error)
         raise
@@ -135,14 +135,58 @@ def _pull_and_run(
         report_file=settings.report_file,
         runs=options.runs,
         priority=options.priority,
+        name_filter=options.name_filter,
         thresholds=dict(settings.thresholds),
         timeout=settings.timeout,
         workers=settings.workers,
         jwt_secret=settings.jwt_secret,
         verbose=options.verbose,
         twin_urls=twin_urls,
+        seed=options.seed,
+        markdown_file=options.markdown_file,
+        junit_file=options.junit_file,
     )
     return engine.execute(run_options, out, err)
+
+
+def _scenarios(settings: Settings, options: Options, say: Say) -> Path:
+    """The folder to run: pulled from the holdouts source, or as it is when that is the intent.
+
+    As it is: a folder named by ``--scenarios-dir`` alone, and scenarios that an explicit
+    ``invoke holdouts.pull --repo X`` put in place of the configured source's (pulling the
+    configured source again would silently replace what the user just chose to pull).
+    """
+    folder = settings.scenarios_dir
+    if not options.pull:
+        say(f"holdouts: running the scenarios in {_shown(folder)} as they are (no pull)")
+        return folder
+    recorded = holdouts.recorded_source(folder)
+    if (
+        not options.holdouts_chosen
+        and recorded is not None
+        and not holdouts.same_source(recorded, settings.holdouts_repo, settings.root)
+    ):
+        say(
+            f"holdouts: {_shown(folder)} holds the scenarios pulled from {recorded}, not from "
+            f"the configured {settings.holdouts_repo}: running them as they are "
+            "(--holdouts-repo pulls a source again)"
+        )
+        return folder
+    return holdouts.pull(
+        settings.holdouts_repo,
+        settings.holdouts_ref,
+        folder,
+        root=settings.root,
+        token=settings.holdout_pat,
+        say=say,
+    )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _record_failure(settings: Settings, api_url: str, error: ConvergeError) -> None:
@@ -174,9 +218,13 @@ def _twin_urls(statuses: Sequence[twins.ServiceStatus]) -> tuple[str, ...]:
     return tuple(s.url for s in statuses if s.name != twins.API_SERVICE and s.url)
 
 
-def _stack_api_url(settings: Settings, statuses: Sequence[twins.ServiceStatus]) -> str:
+def _stack_api_url(
+    settings: Settings, options: Options, statuses: Sequence[twins.ServiceStatus]
+) -> str:
     # API_URL set on purpose wins even over the stack just started (e.g. an API run by hand in
     # a debugger, talking to these twins).
+    if options.api_url:
+        return options.api_url
     if settings.api_url_from_env:
         return settings.api_url
     for status in statuses:
@@ -186,13 +234,30 @@ def _stack_api_url(settings: Settings, statuses: Sequence[twins.ServiceStatus]) 
 
 
 def _external_api_url(settings: Settings, options: Options, say: Say) -> str:
+    if options.api_url:
+        url, why = options.api_url, "from --api-url"
+    else:
+        url, why = external_api_url(settings, options.backend, say)
+    say(f"api: {url} ({why})")
+    return url
+
+
+def external_api_url(
+    settings: Settings, backend: twins.BackendChoice | None, say: Say
+) -> tuple[str, str]:
+    """The API to judge when converge starts no twins, and why: ``API_URL`` (or ``--api-url``),
+    else the gravix-api of twins already running (left up by ``invoke twins.up`` or ``converge
+    --keep`` on ports chosen at start), else the configured ``api_url``.
+
+    ``invoke converge --no-twins`` and ``converge run`` without ``--api-url`` both use this rule.
+    """
     if settings.api_url_from_env:
-        say(f"api: {settings.api_url} (from API_URL)")
-        return settings.api_url
-    # Twins left up by `invoke twins.up` or `converge --keep` run on ports chosen at start.
-    running = twins.select_backend(twins_config(settings, options.backend), say).api_url()
+        return settings.api_url, "from API_URL"
+    try:
+        running = twins.select_backend(twins_config(settings, backend), say).api_url()
+    except TwinsError as error:
+        say(f"api: could not look for running twins: {error}")
+        running = None
     if running:
-        say(f"api: {running} (the running twins' gravix-api)")
-        return running
-    say(f"api: {settings.api_url} (setup.cfg [converge] api_url)")
-    return settings.api_url
+        return running, "the running twins' gravix-api"
+    return settings.api_url, "setup.cfg [converge] api_url"

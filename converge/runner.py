@@ -42,6 +42,11 @@ BeforeRun = Callable[[Scenario, int], None]  # (scenario, the run's seed)
 SeedOf = Callable[[Scenario, int], int]  # (scenario, run number from 1) -> the run's seed
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Twins left running by `invoke twins.up` or `--keep` listen on ports chosen at start.
+_LOCAL_HINT = (
+    "; `invoke twins.status` shows the running twins and their gravix-api URL "
+    "(`invoke twins.up` starts them)"
+)
 
 
 class OriginError(ValueError):
@@ -79,6 +84,11 @@ class ApiOrigin:
     def origin(self) -> str:
         return f"{self.scheme}://{self.netloc}"
 
+    @property
+    def is_local(self) -> bool:
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        return host in {"localhost", "::1"} or host.startswith("127.")
+
 
 @dataclass(frozen=True)
 class RunnerConfig:
@@ -111,6 +121,7 @@ def preflight(origin: ApiOrigin, timeout: float = PREFLIGHT_TIMEOUT) -> None:
         except requests.RequestException as error:
             raise ApiUnreachableError(
                 f"the API at {origin.base_url} does not answer: {transport_reason(error, timeout)}"
+                + (_LOCAL_HINT if origin.is_local else "")
             ) from None
 
 

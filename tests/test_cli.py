@@ -345,3 +345,52 @@ def test_a_bug_in_converge_exits_2_not_1_and_keeps_its_traceback():
     assert caught.value.code == 2
     assert "Traceback" in stream.getvalue() and "RuntimeError: boom" in stream.getvalue()
     assert "internal error" in stream.getvalue()
+
+
+# --- finding the API ------------------------------------------------------------------------
+
+
+def test_an_unreachable_local_api_points_at_the_twins_status(tmp_path):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"})
+    result = run(tmp_path, f"http://127.0.0.1:{free_port()}")
+    assert result.code == 2
+    assert "connection refused" in result.err
+    assert "`invoke twins.status` shows the running twins and their gravix-api URL" in result.err
+
+
+def test_the_twins_hint_is_for_local_apis_only():
+    from converge.runner import ApiOrigin
+
+    assert ApiOrigin("http://127.0.0.1:8000").is_local
+    assert ApiOrigin("http://localhost:8000").is_local
+    assert not ApiOrigin("https://preview.example.com").is_local
+
+
+def test_without_api_url_the_run_finds_the_twins_left_running_here(tmp_path, watched_processes):
+    from converge._process_backend import ProcessBackend
+    from tests.test_twins_process import standin_config
+
+    # A stack recorded in this folder's .converge, as `invoke twins.up` leaves it.
+    config = standin_config(tmp_path, state_dir=tmp_path / ".converge")
+    backend = ProcessBackend(config)
+    try:
+        statuses = backend.up()
+        api_url = next(s.url for s in statuses if s.name == "gravix-api")
+        scenarios(tmp_path, {"critical/h.yaml": "name: H\nsteps: [{path: /health}]\n"})
+        result = converge("run", "--scenarios-dir", "scenarios", cwd=tmp_path)
+    finally:
+        backend.down()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"api: {api_url} (the running twins' gravix-api)" in result.stderr
+
+
+def test_without_api_url_or_twins_the_run_uses_api_url_then_the_default(api, tmp_path):
+    scenarios(tmp_path, {"critical/h.yaml": "name: H\nsteps: [{path: /health}]\n"})
+    env = {k: v for k, v in os.environ.items() if k != "CONVERGE_JWT_SECRET"}
+    env["API_URL"] = api.url
+    with_env = subprocess.run(
+        [sys.executable, "-m", "converge", "run", "--scenarios-dir", "scenarios"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert with_env.returncode == 0, with_env.stderr
+    assert f"api: {api.url} (from API_URL)" in with_env.stderr

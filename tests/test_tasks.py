@@ -197,7 +197,7 @@ def test_every_flag_has_help(project: Project, name: str) -> None:
     assert result.returncode == 0, result.stderr
     options = result.stdout.partition("Options:")[2]
     for line in options.splitlines():
-        if line.strip().startswith("-"):
+        if line.startswith("  -"):  # a flag; the wrapped lines of its help are indented deeper
             flag, _, text = line.strip().partition("   ")
             assert text.strip(), f"{name} {flag} has no help"
 
@@ -430,3 +430,81 @@ def test_two_runs_at_once_in_one_checkout_take_turns(project: Project) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     assert "waiting for it to finish" in second.stderr
     assert recorded_pids(project.root / ".converge") == []
+
+
+# --- one vocabulary with `converge run` -------------------------------------------------------
+
+
+def test_converge_takes_the_flags_of_converge_run(
+    project: Project, http_server: TestServer
+) -> None:
+    http_server.json("/ok", {"ok": True})
+    project.scenarios(teapot=FAILING, fine=PASSING)
+    result = project.invoke(
+        "converge", "--no-twins", "--api-url", http_server.url, "-k", "TEAPOT",
+        "--threshold", "critical=0", "--report-file", "out/report.json",
+        "--junit-file", "out/junit.xml", "--markdown-file", "out/summary.md",
+        "--runs", "2", "--timeout", "5", "--workers", "1", "--priority", "critical",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"api: {http_server.url} (from --api-url)" in result.stderr
+    report = json.loads((project.root / "out/report.json").read_text())
+    assert [s["name"] for s in report["scenarios"]] == ["The service is a teapot"], "-k filters"
+    assert report["thresholds"]["critical"] == 0 and report["runs"] == 2
+    assert (project.root / "out/junit.xml").read_text().startswith("<?xml")
+    assert "The service is a teapot" in (project.root / "out/summary.md").read_text()
+    assert not (project.root / "reports/latest.json").exists(), "--report-file replaced it"
+
+
+def test_a_shared_flag_is_checked_as_converge_run_checks_it(project: Project) -> None:
+    result = project.invoke("converge", "--no-twins", "--workers", "0")
+    assert result.returncode == 2
+    assert "converge: error: --workers: must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_k_is_the_name_filter_and_keep_has_no_short_flag(project: Project) -> None:
+    help_text = project.invoke("converge", "--help").stdout
+    assert "-k STRING, --filter=STRING" in help_text
+    assert "  --keep " in help_text
+
+
+def test_holdouts_pulled_by_hand_are_run_not_replaced_by_the_configured_ones(
+    project: Project, http_server: TestServer
+) -> None:
+    http_server.json("/ok", {"ok": True})
+    other = project.root / "other-holdouts/critical"
+    other.mkdir(parents=True)
+    (other / "fine.yaml").write_text(PASSING)
+    pulled = project.invoke("holdouts.pull", "--repo", "other-holdouts")
+    assert pulled.returncode == 0, pulled.stderr
+
+    result = project.invoke("converge", "--no-twins", "--api-url", http_server.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "holds the scenarios pulled from" in result.stderr
+    assert "running them as they are" in result.stderr
+    report = json.loads((project.root / "reports/latest.json").read_text())
+    assert [s["name"] for s in report["scenarios"]] == ["The service answers"]
+
+    # Naming the source by flag pulls it again.
+    again = project.invoke(
+        "converge", "--no-twins", "--api-url", http_server.url,
+        "--holdouts-repo", "holdouts-fixture", "--priority", "critical", "-k", "nothing-matches",
+    )
+    assert again.returncode == 2
+    assert "holdouts: copied holdouts-fixture" in again.stderr
+    assert (project.root / ".holdouts/critical/auth-gating.yaml").exists()
+
+
+def test_scenarios_dir_by_flag_is_run_as_it_is(project: Project, http_server: TestServer) -> None:
+    http_server.json("/ok", {"ok": True})
+    mine = project.root / "mine/critical"
+    mine.mkdir(parents=True)
+    (mine / "fine.yaml").write_text(PASSING)
+    result = project.invoke(
+        "converge", "--no-twins", "--api-url", http_server.url, "--scenarios-dir", "mine"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "running the scenarios in" in result.stderr and "as they are (no pull)" in result.stderr
+    assert not (project.root / ".holdouts").exists(), "nothing was pulled"
+    assert (mine / "fine.yaml").read_text() == PASSING
