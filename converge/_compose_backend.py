@@ -55,7 +55,8 @@ DEFAULT_BASE_IMAGE = "python:3.12-slim"  # the Dockerfile's default
 IMPORTED_BASE_IMAGE = "converge-base:bookworm"  # what scripts/setup-docker-engine.sh imports
 CONTAINER_PORT = 8000  # every service listens here inside its container
 # The distributions the services import at run time; their dependencies follow from metadata.
-RUNTIME_REQUIREMENTS = ("starlette", "uvicorn", "httpx", "PyJWT")
+# PyYAML: mock-supabase reads the project document (TWIN_SUPABASE_PROJECT) as YAML.
+RUNTIME_REQUIREMENTS = ("starlette", "uvicorn", "httpx", "PyJWT", "PyYAML")
 PORT_VARIABLES: dict[str, tuple[str, int]] = {
     "mock-anthropic": ("CONVERGE_ANTHROPIC_PORT", 8101),
     "mock-supabase": ("CONVERGE_SUPABASE_PORT", 8102),
