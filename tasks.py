@@ -146,6 +146,7 @@ def run(
     timeout: str | None = None,
     workers: str | None = None,
     seed: str | None = None,
+    gate: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -172,6 +173,7 @@ def run(
             verbose=verbose,
             api_url=_shared("api_url", api_url),
             seed=_shared("seed", seed),
+            gate=_shared("gate", gate),
             name_filter=filter,
             markdown_file=_path(_shared("markdown_file", markdown_file)),
             junit_file=_path(_shared("junit_file", junit_file)),

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from converge import __version__
 from converge.errors import EXIT_OK, ConfigError, guard
-from converge.model import TIERS, Priority
+from converge.model import GATES, TIERS, Priority
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_SCENARIOS_DIR = ".holdouts"
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--threshold", action="append", default=[], metavar="[TIER=]PERCENT",
         help="pass mark, e.g. critical=90; a bare number sets every tier (default 85); repeatable",
+    )
+    run.add_argument(
+        "--gate", choices=GATES, default="mean",
+        help="compare thresholds with the satisfaction (mean, the default) or with its "
+        "confidence lower bound (lower-bound: a pass that more runs would not overturn)",
     )
     run.add_argument(
         "--timeout", type=_positive_float, default=10.0, metavar="SECONDS",
@@ -197,6 +202,7 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,
         seed=arguments.seed,
+        gate=arguments.gate,
         twin_urls=tuple(arguments.twin_urls),
     )
     return execute(options, out, err)

@@ -25,7 +25,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from converge.errors import ConfigError
-from converge.model import TIERS, Priority
+from converge.model import GATES, TIERS, Gate, Priority
 
 SECTION = "converge"
 SOURCE = "setup.cfg [converge]"
@@ -49,6 +49,7 @@ DEFAULTS: dict[str, str] = {
     "threshold_critical": "85",
     "threshold_important": "85",
     "threshold_nice_to_have": "85",
+    "gate": "mean",
     "timeout": "10",
     "workers": "4",
     "twins_backend": "auto",
@@ -86,6 +87,7 @@ class Settings:
     gate_frontend: tuple[str, ...]
     # mock-anthropic's TWIN_ANTHROPIC_VARIABILITY: 0 the same answer every time, up to 1 varied.
     twins_variability: float = 0.0
+    gate: Gate = "mean"  # what thresholds are compared with: satisfaction or its lower bound
     api_url_from_env: bool = False  # API_URL was set: it wins over a started stack's URL
     jwt_secret: str = field(default=DEFAULT_JWT_SECRET, repr=False)
     holdout_pat: str | None = field(default=None, repr=False)
@@ -129,6 +131,7 @@ class Settings:
             thresholds={tier: reader.percent(_threshold_key(tier)) for tier in TIERS},
             timeout=reader.positive_number("timeout"),
             workers=reader.positive_int("workers"),
+            gate=reader.gate("gate"),
             twins_backend=backend,
             twins_variability=reader.fraction("twins_variability"),
             compose_file=base / reader.text("compose_file", required=True),
@@ -158,6 +161,7 @@ class Settings:
             "holdouts_ref": self.holdouts_ref,
             "report_file": _relative(self.report_file, self.root),
             **thresholds,
+            "gate": self.gate,
             "timeout": _number_text(self.timeout),
             "workers": str(self.workers),
             "twins_backend": self.twins_backend,
@@ -275,6 +279,13 @@ class _Reader:
         if not 0 <= number <= 100:
             raise ConfigError(self.wrong(key, "a number from 0 to 100"))
         return number
+
+    def gate(self, key: str) -> Gate:
+        value = self.text(key, required=True)
+        for gate in GATES:
+            if value == gate:
+                return gate
+        raise ConfigError(self.wrong(key, f"one of {', '.join(GATES)}"))
 
     def fraction(self, key: str) -> float:
         try:

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from converge import seeds, twins
 from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
-from converge.model import TIERS, Priority, Scenario, ScenarioResult
+from converge.model import GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
 from converge.progress import Progress
 from converge.redact import Redactor
 from converge.report import (
@@ -60,6 +60,7 @@ class RunOptions:
     markdown_file: Path | None = None
     junit_file: Path | None = None
     seed: int | None = None  # the base seed of the runs' seeds; None: a random one
+    gate: Gate = "mean"  # what the thresholds are compared with (converge.model.Gate)
     # Twins whose per-seed state is reset before each run (POST /_twin/reset {"seed": ...}).
     twin_urls: tuple[str, ...] = ()
 
@@ -112,6 +113,7 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         runs=options.runs if options_ok else 1,
         redactor=redactor,
         seed=options.seed if options_ok else None,
+        gate=options.gate if options_ok else "mean",
     )
     if failure is None:
         out.write(render_table(document, verbose=options.verbose))
@@ -211,6 +213,8 @@ def check_options(options: RunOptions) -> None:
         )
     if options.seed is not None and not 1 <= options.seed <= seeds.MAX_SEED:
         raise ConfigError(f"--seed must be from 1 to {seeds.MAX_SEED} (got {options.seed})")
+    if options.gate not in GATES:
+        raise ConfigError(f"--gate must be one of {', '.join(GATES)} (got {options.gate!r})")
     if options.priority is not None and options.priority not in TIERS:
         raise ConfigError(f"--priority must be one of {', '.join(TIERS)}")
     for tier in TIERS:
@@ -243,7 +247,7 @@ def _run(
     finally:
         progress.close()
     return [
-        score(scenario, scenario_runs, options.thresholds)
+        score(scenario, scenario_runs, options.thresholds, options.gate)
         for scenario, scenario_runs in zip(scenarios, runs, strict=True)
     ]
 

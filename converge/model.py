@@ -120,8 +120,29 @@ class RunResult:
         return self.checks_passed == self.checks_total
 
 
+Gate = Literal["mean", "lower-bound"]
+GATES: tuple[Gate, ...] = ("mean", "lower-bound")
+"""What a scenario's threshold is compared with: its satisfaction (the mean over the runs), or the
+95% Wilson lower bound of it (:mod:`converge.stats`)."""
+
 Outcome = Literal["PASS", "FAIL", "WARN", "INFO"]
 """PASS: at or above threshold. Below it: FAIL for critical, WARN for important, INFO otherwise."""
+
+
+@dataclass(frozen=True)
+class FlakyCheck:
+    """A check that held in some runs of a scenario and failed in others."""
+
+    step: int  # 1-based, as runs are numbered
+    step_name: str
+    kind: CheckKind
+    target: str
+    passed: int  # runs in which it held
+    runs: int
+
+    @property
+    def pass_rate(self) -> float:
+        return round(self.passed / self.runs, 4)
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,14 @@ class ScenarioResult:
     outcome: Outcome
     runs: tuple[RunResult, ...]
     pass_rate: float  # fraction of runs in which every check passed, 0..1
+    # 95% Wilson lower bounds (converge.stats): of satisfaction over all check outcomes of all
+    # runs, in percent; and of pass_rate over the runs, as a fraction.
+    satisfaction_lower_bound: float = 0.0
+    pass_rate_lower_bound: float = 0.0
+    flaky_checks: tuple[FlakyCheck, ...] = ()
+    gate: Gate = "mean"
+    # Runs at the observed rate for the lower bound to reach the threshold; None: never.
+    runs_needed: int | None = None
 
     # Summed over the runs, so that satisfaction == 100 * checks_passed / checks_total always.
     @property

@@ -20,7 +20,7 @@ from typing import TextIO
 from converge import engine, holdouts, twins
 from converge.config import Settings
 from converge.errors import ConvergeError, TwinsError
-from converge.model import Priority
+from converge.model import Gate, Priority
 
 Say = Callable[[str], None]
 
@@ -35,6 +35,7 @@ class Options:
     keep: bool = False  # leave the twins running afterwards
     no_twins: bool = False  # run against an API that is already up
     runs: int = 1
+    gate: Gate | None = None  # None: the configured one
     priority: Priority | None = None  # only this tier
     backend: twins.BackendChoice | None = None  # None: the configured one
     verbose: bool = False
@@ -134,6 +135,7 @@ def _pull_and_run(
         api_url=api_url,
         report_file=settings.report_file,
         runs=options.runs,
+        gate=options.gate or settings.gate,
         priority=options.priority,
         name_filter=options.name_filter,
         thresholds=dict(settings.thresholds),

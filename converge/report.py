@@ -15,7 +15,7 @@ import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from tabulate import tabulate
 
 from converge import __version__, _schemas
 from converge.errors import ReportError
-from converge.model import TIERS, Priority, RunResult, ScenarioResult, StepResult
+from converge.model import TIERS, Gate, Priority, RunResult, ScenarioResult, StepResult
 from converge.redact import Redactor
 from converge.scoring import run_satisfaction
 
@@ -51,6 +51,7 @@ def build_report(
     runs: int,
     redactor: Redactor,
     seed: int | None = None,
+    gate: Gate = "mean",
 ) -> dict[str, Any]:
     """The report document (plain JSON data), with every secret of every run redacted."""
     secrets = {secret for result in results for run in result.runs for secret in run.secrets}
@@ -68,6 +69,7 @@ def build_report(
         "error": error,
         "runs": runs,
         "seed": seed,
+        "gate": gate,
         "thresholds": {tier: float(thresholds[tier]) for tier in TIERS},
         "summary": _summary(ordered),
         "scenarios": [_scenario(result) for result in ordered],
@@ -94,6 +96,7 @@ def _summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         "failed": sum(1 for r in results if not r.passed),
         "checks_passed": sum(r.checks_passed for r in results),
         "checks_total": sum(r.checks_total for r in results),
+        "flaky_checks": sum(len(r.flaky_checks) for r in results),
         "by_result": {outcome: by_result.get(outcome, 0) for outcome in OUTCOMES},
         "by_tier": tiers,
     }
@@ -114,6 +117,21 @@ def _scenario(result: ScenarioResult) -> dict[str, Any]:
         "checks_passed": result.checks_passed,
         "checks_total": result.checks_total,
         "pass_rate": result.pass_rate,
+        "satisfaction_lower_bound": result.satisfaction_lower_bound,
+        "pass_rate_lower_bound": result.pass_rate_lower_bound,
+        "runs_needed": result.runs_needed,
+        "flaky_checks": [
+            {
+                "step": flaky.step,
+                "step_name": flaky.step_name,
+                "kind": flaky.kind,
+                "target": flaky.target,
+                "passed": flaky.passed,
+                "runs": flaky.runs,
+                "pass_rate": flaky.pass_rate,
+            }
+            for flaky in result.flaky_checks
+        ],
         "duration_ms": round(result.duration_ms, 3),
         "steps_from_run": shown["run"],
         "steps": shown["steps"],
@@ -235,23 +253,16 @@ def render_table(document: Mapping[str, Any], verbose: bool = False) -> str:
     lines: list[str] = []
     scenarios = _ordered(document)
     if scenarios:
-        rows = [
-            [
-                s["priority"],
-                _one_line(s["name"]),
-                _percent(s["satisfaction"]),
-                f"{s['checks_passed']}/{s['checks_total']}",
-                s["result"],
-                _seconds(s["duration_ms"]),
-            ]
-            for s in scenarios
-        ]
-        headers = ["Tier", "Scenario", "Satisfaction", "Checks", "Result", "Time"]
+        headers, rows = _score_rows(document, scenarios, _one_line, lambda result: result)
         lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     if verbose:
         for scenario in scenarios:
             lines.append("")
             lines.extend(_verbose_scenario(scenario))
+    flaky = flaky_lines(document)
+    if flaky:
+        lines.append("")
+        lines.extend(flaky)
     warnings = warning_lines(document)
     if warnings:
         lines.append("")
@@ -261,14 +272,97 @@ def render_table(document: Mapping[str, Any], verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _score_rows(
+    document: Mapping[str, Any],
+    scenarios: Sequence[Mapping[str, Any]],
+    text: Callable[[str], str],
+    result: Callable[[str], str],
+) -> tuple[list[str], list[list[str]]]:
+    """The scores table of the terminal and the Markdown: the same columns, escaped by ``text``.
+
+    The lower bound is always shown (one run of a few checks is a weak proof too); the flaky
+    column only when the scenarios ran more than once, since one run cannot show flakiness.
+    """
+    several = int(document.get("runs", 1)) > 1
+    headers = ["Tier", "Scenario", "Satisfaction", "Lower bound", "Checks"]
+    headers += ["Flaky"] if several else []
+    headers += ["Result", "Time"]
+    rows = []
+    for s in scenarios:
+        row = [
+            s["priority"],
+            text(s["name"]),
+            _percent(s["satisfaction"]),
+            _bound(s),
+            f"{s['checks_passed']}/{s['checks_total']}",
+        ]
+        row += [str(len(s.get("flaky_checks", [])))] if several else []
+        row += [result(s["result"]), _seconds(s["duration_ms"])]
+        rows.append(row)
+    return headers, rows
+
+
+def _bound(scenario: Mapping[str, Any]) -> str:
+    value = scenario.get("satisfaction_lower_bound")
+    return "-" if value is None else _percent(value)  # reports from before the bound existed
+
+
+def gate_of(document: Mapping[str, Any]) -> str:
+    return str(document.get("gate") or "mean")
+
+
+def gate_note(document: Mapping[str, Any], scenario: Mapping[str, Any]) -> str:
+    """Why a scenario below its threshold on the lower bound is there, and what would lift it."""
+    bound, threshold = scenario.get("satisfaction_lower_bound", 0.0), scenario["threshold"]
+    note = (
+        f"lower bound {_percent(bound)} < {_percent(threshold)} "
+        f"(satisfaction {_percent(scenario['satisfaction'])} over "
+        f"{len(scenario.get('runs', [])) or 1} run{_s(len(scenario.get('runs', [])))})"
+    )
+    needed = scenario.get("runs_needed")
+    if needed is None:
+        return note + "; no number of runs at this rate can clear it"
+    return note + f"; {needed} runs at this rate would clear it"
+
+
+def flaky_lines(document: Mapping[str, Any]) -> list[str]:
+    """The flaky checks of every scenario, one line each (empty when there are none)."""
+    lines: list[str] = []
+    for scenario in _ordered(document):
+        flaky = scenario.get("flaky_checks") or []
+        if not flaky:
+            continue
+        if not lines:
+            lines.append("Flaky checks (held in some runs, failed in others):")
+        lines.append(f"  {scenario['priority']} / {_one_line(scenario['name'])}")
+        for check in flaky:
+            lines.append(f"    {_one_line(_flaky_label(check))}")
+    return lines
+
+
+def _flaky_label(check: Mapping[str, Any]) -> str:
+    rate = _percent(round(100 * check["pass_rate"], 2))
+    return (
+        f"step {check['step']} {check['step_name']!r}: {_check_label(check)} held in "
+        f"{check['passed']} of {check['runs']} runs ({rate})"
+    )
+
+
 def warning_lines(document: Mapping[str, Any]) -> list[str]:
-    """One warning per important scenario below its threshold (they do not fail the run)."""
-    return [
-        f"warning: important scenario {_one_line(s['name'])!r} is below its threshold "
-        f"({_percent(s['satisfaction'])} < {_percent(s['threshold'])})"
-        for s in _ordered(document)
-        if s["result"] == "WARN"
-    ]
+    """One warning per important scenario below its threshold (they do not fail the run), and
+    under the lower-bound gate one note per scenario the bound holds back."""
+    lines = []
+    for s in _ordered(document):
+        if s["result"] == "PASS":
+            continue
+        if gate_of(document) == "lower-bound":
+            lines.append(f"{s['priority']} {_one_line(s['name'])!r}: {gate_note(document, s)}")
+        elif s["result"] == "WARN":
+            lines.append(
+                f"warning: important scenario {_one_line(s['name'])!r} is below its threshold "
+                f"({_percent(s['satisfaction'])} < {_percent(s['threshold'])})"
+            )
+    return lines
 
 
 def verdict(document: Mapping[str, Any]) -> str:
@@ -283,6 +377,8 @@ def verdict(document: Mapping[str, Any]) -> str:
         others.append(f"{tiers['important']['failed']} important below threshold")
     if tiers["nice-to-have"]["failed"]:
         others.append(f"{tiers['nice-to-have']['failed']} nice-to-have below threshold")
+    if gate_of(document) == "lower-bound":
+        others.append("gate: 95% lower bound")
     tail = f" ({'; '.join(others)})" if others else ""
     if critical["failed"]:
         return (
@@ -312,26 +408,33 @@ def render_markdown(document: Mapping[str, Any], sticky_marker: bool = True) -> 
     lines.append(_md(verdict(document)))
     scenarios = _ordered(document)
     if scenarios:
-        rows = [
-            [
-                s["priority"],
-                _md(s["name"]),
-                _percent(s["satisfaction"]),
-                f"{s['checks_passed']}/{s['checks_total']}",
-                f"**{s['result']}**" if s["result"] != "PASS" else "PASS",
-                _seconds(s["duration_ms"]),
-            ]
-            for s in scenarios
-        ]
-        lines.append("")
-        lines.append(
-            tabulate(
-                rows,
-                headers=["Tier", "Scenario", "Satisfaction", "Checks", "Result", "Time"],
-                tablefmt="github",
-                disable_numparse=True,
-            )
+        headers, rows = _score_rows(
+            document, scenarios, _md, lambda result: f"**{result}**" if result != "PASS" else result
         )
+        lines.append("")
+        lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    held_back = [s for s in scenarios if s["result"] != "PASS"]
+    if held_back and gate_of(document) == "lower-bound":
+        lines.append("")
+        for scenario in held_back:
+            lines.append(f"- **{_md(scenario['name'])}**: {_md(gate_note(document, scenario))}")
+    flaky = [s for s in scenarios if s.get("flaky_checks")]
+    if flaky:
+        count = sum(len(s["flaky_checks"]) for s in flaky)
+        lines.extend(
+            [
+                "",
+                f"<details><summary>Flaky checks: {count} (held in some runs, failed in "
+                "others)</summary>",
+                "",
+            ]
+        )
+        for scenario in flaky:
+            lines.append(f"**{_md(scenario['name'])}** ({_md(scenario['file'])})")
+            lines.append("")
+            lines.extend(f"- {_md(_flaky_label(check))}" for check in scenario["flaky_checks"])
+            lines.append("")
+        lines.append("</details>")
     failing = [s for s in scenarios if _failed_checks(s)]
     if failing:
         lines.extend(["", "<details><summary>Failed checks</summary>", ""])
@@ -392,7 +495,8 @@ def render_junit(document: Mapping[str, Any]) -> str:
         summary = (
             f"satisfaction {_percent(scenario['satisfaction'])} "
             f"({scenario['checks_passed']}/{scenario['checks_total']} checks), "
-            f"threshold {_percent(scenario['threshold'])}"
+            f"lower bound {_bound(scenario)}, threshold {_percent(scenario['threshold'])} "
+            f"(gate: {gate_of(document)})"
         )
         if not scenario["passed"]:
             failure = ET.SubElement(

@@ -1,7 +1,9 @@
-"""Satisfaction, tier thresholds, outcomes and the exit code.
+"""Satisfaction, its confidence bounds, flaky checks, tier thresholds, outcomes and the exit code.
 
 Computed from integers: a run's checks are counted, and the rounded satisfaction is an exact
-number of hundredths, so 84.995 and 85 never swap places through float arithmetic.
+number of hundredths, so 84.995 and 85 never swap places through float arithmetic. The bounds
+come from :mod:`converge.stats`. With the ``mean`` gate a scenario passes when its satisfaction
+reaches the threshold; with ``lower-bound``, when the 95% lower bound of it does.
 """
 
 from __future__ import annotations
@@ -9,8 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 
+from converge import stats
 from converge.errors import EXIT_FAILED, EXIT_OK
-from converge.model import TIERS, Outcome, Priority, RunResult, Scenario, ScenarioResult
+from converge.model import (
+    TIERS,
+    FlakyCheck,
+    Gate,
+    Outcome,
+    Priority,
+    RunResult,
+    Scenario,
+    ScenarioResult,
+)
 
 DEFAULT_THRESHOLD = 85.0
 DEFAULT_THRESHOLDS: Mapping[Priority, float] = dict.fromkeys(TIERS, DEFAULT_THRESHOLD)
@@ -43,10 +55,16 @@ def meets(passed: int, total: int, threshold: float) -> bool:
     return Fraction(hundredths(passed, total), 100) >= Fraction(str(threshold))
 
 
+def at_least(value: float, threshold: float) -> bool:
+    """``value >= threshold`` for two numbers of a few decimals, compared as exact fractions."""
+    return Fraction(str(value)) >= Fraction(str(threshold))
+
+
 def score(
     scenario: Scenario,
     runs: Sequence[RunResult],
     thresholds: Mapping[Priority, float] = DEFAULT_THRESHOLDS,
+    gate: Gate = "mean",
 ) -> ScenarioResult:
     """Fold a scenario's runs into its result.
 
@@ -58,7 +76,8 @@ def score(
     passed = sum(run.checks_passed for run in runs)
     total = sum(run.checks_total for run in runs)
     threshold = float(thresholds.get(scenario.priority, DEFAULT_THRESHOLD))
-    ok = meets(passed, total, threshold)
+    bound = stats.lower_bound_percent(passed, total)
+    ok = meets(passed, total, threshold) if gate == "mean" else at_least(bound, threshold)
     clean_runs = sum(1 for run in runs if run.all_passed)
     return ScenarioResult(
         name=scenario.name,
@@ -70,7 +89,39 @@ def score(
         outcome="PASS" if ok else _BELOW[scenario.priority],
         runs=tuple(runs),
         pass_rate=round(clean_runs / len(runs), 4),
+        satisfaction_lower_bound=bound,
+        pass_rate_lower_bound=stats.lower_bound_fraction(clean_runs, len(runs)),
+        flaky_checks=flaky_checks(runs),
+        gate=gate,
+        runs_needed=stats.runs_needed(passed, total, len(runs), threshold),
     )
+
+
+def flaky_checks(runs: Sequence[RunResult]) -> tuple[FlakyCheck, ...]:
+    """The checks that held in some runs and failed in others, in step and check order.
+
+    The runs are of one scenario, so their steps and checks line up position by position.
+    With one run nothing can be flaky.
+    """
+    if len(runs) < 2:
+        return ()
+    flaky = []
+    first = runs[0]
+    for step_index, step in enumerate(first.steps):
+        for check_index, check in enumerate(step.checks):
+            held = sum(1 for run in runs if run.steps[step_index].checks[check_index].passed)
+            if 0 < held < len(runs):
+                flaky.append(
+                    FlakyCheck(
+                        step=step_index + 1,
+                        step_name=step.name,
+                        kind=check.kind,
+                        target=check.target,
+                        passed=held,
+                        runs=len(runs),
+                    )
+                )
+    return tuple(flaky)
 
 
 def exit_code(results: Iterable[ScenarioResult]) -> int:

@@ -394,3 +394,21 @@ def test_without_api_url_or_twins_the_run_uses_api_url_then_the_default(api, tmp
     )
     assert with_env.returncode == 0, with_env.stderr
     assert f"api: {api.url} (from API_URL)" in with_env.stderr
+
+
+def test_gate_lower_bound_holds_back_a_thin_pass_and_says_how_many_runs_would_do(api, tmp_path):
+    scenarios(tmp_path, {"critical/one.yaml": "name: One check\nsteps: [{path: /health}]\n"})
+    mean = run(tmp_path, api.url, "--runs", "3")
+    assert mean.code == 0 and mean.report["gate"] == "mean"
+    entry = scenario_named(mean.report, "One check")
+    assert (entry["satisfaction"], entry["satisfaction_lower_bound"]) == (100, 43.85)
+    bound = run(tmp_path, api.url, "--runs", "3", "--gate", "lower-bound")
+    assert bound.code == 1 and bound.report["gate"] == "lower-bound"
+    assert "lower bound 43.85% < 85%" in bound.out
+    assert "22 runs at this rate would clear it" in bound.out
+    assert run(tmp_path, api.url, "--runs", "22", "--gate", "lower-bound").code == 0
+
+
+def test_an_unknown_gate_is_a_one_line_error(tmp_path):
+    bad = converge("run", "--gate", "median", cwd=tmp_path)
+    assert bad.returncode == 2 and "--gate" in bad.stderr and "Traceback" not in bad.stderr

@@ -63,6 +63,7 @@ def test_bad_threshold_names_the_key_and_value(tmp_path: Path) -> None:
         ("workers = two", "workers: expected a whole number of at least 1, got 'two'"),
         ("twins_backend = kubernetes", "twins_backend: expected one of auto, compose, process"),
         ("twins_variability = 1.5", "twins_variability: expected a number from 0 to 1"),
+        ("gate = median", "gate: expected one of mean, lower-bound"),
         ("twins_variability = some", "twins_variability: expected a number from 0 to 1"),
         ("api_url = localhost:8000", "api_url: expected an http:// or https:// URL"),
         ("report_file =", "report_file: must not be empty"),

@@ -121,3 +121,57 @@ def test_select_filters_by_tier_and_case_insensitive_name():
     assert [s.name for s in select(scenarios, "important", None)] == ["Billing"]
     with pytest.raises(NoScenariosError, match="priority nice-to-have"):
         select(scenarios, "nice-to-have", None)
+
+
+def test_an_api_that_alternates_200_and_500_gets_exact_scores_bounds_and_one_flaky_check(
+    http_server, tmp_path
+):
+    from itertools import count
+    from threading import Lock
+
+    from tests.support.servers import Reply
+
+    answers, lock = count(), Lock()
+
+    def alternate(_request: object) -> Reply:
+        with lock:
+            status = 200 if next(answers) % 2 == 0 else 500
+        return Reply(status=status, json={"ok": status == 200})
+
+    http_server.route("GET", "/flip", alternate)
+    http_server.json("/steady", {"ok": True})
+    write(tmp_path / "s", "critical/flip.yaml", """\
+name: Flip
+steps:
+  - {name: steady, path: /steady, expect: {status: 200}}
+  - {name: flip, path: /flip, expect: {status: 200}}
+""")
+    report = tmp_path / "r.json"
+    options = RunOptions(
+        scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=report, runs=6,
+        workers=3, gate="lower-bound",
+    )
+    out = io.StringIO()
+    assert execute(options, out, io.StringIO()) == 1  # 75% is below 85 on either gate
+    document = json.loads(report.read_text())
+    assert schema_problems(document) == []
+    assert document["gate"] == "lower-bound"
+    scenario = document["scenarios"][0]
+    # Six /flip answers, whatever the workers' interleaving: exactly three 200s, three 500s.
+    assert (scenario["checks_passed"], scenario["checks_total"]) == (9, 12)
+    assert scenario["satisfaction"] == 75.0
+    # Wilson 95% lower bounds from statsmodels' proportion_confint(method="wilson"):
+    # 9 of 12 -> 0.46769466506643426; 3 of 6 -> 0.18761630648265054.
+    assert scenario["satisfaction_lower_bound"] == 46.77
+    assert scenario["pass_rate"] == 0.5
+    assert scenario["pass_rate_lower_bound"] == 0.1876
+    assert scenario["runs_needed"] is None  # 75% can never clear 85
+    assert scenario["flaky_checks"] == [
+        {"step": 2, "step_name": "flip", "kind": "status", "target": "status",
+         "passed": 3, "runs": 6, "pass_rate": 0.5}
+    ]
+    assert document["summary"]["flaky_checks"] == 1
+    table = out.getvalue()
+    assert "46.77%" in table
+    assert "step 2 'flip': status held in 3 of 6 runs (50%)" in table
+    assert "no number of runs at this rate can clear it" in table

@@ -279,3 +279,17 @@ def test_the_started_twins_are_reset_for_each_runs_seed(
     run_seeds = sorted(str(run["seed"]) for run in report["scenarios"][0]["runs"])
     assert sorted(r.json["seed"] for r in twin.sent("/_twin/reset")) == run_seeds
     assert not api.sent("/_twin")  # the API under test is never reset
+
+
+def test_the_gate_comes_from_settings_unless_the_flag_says_otherwise(
+    api: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_backend(monkeypatch, FakeBackend(api.url))
+    root = project(tmp_path, gate="lower-bound")
+    code, out, _ = converge(settings(root))
+    assert code == 1  # 2 checks held in one run: a lower bound of 34.24%
+    assert json.loads((root / "reports/latest.json").read_text())["gate"] == "lower-bound"
+    assert "lower bound 34.24% < 85%" in out
+    code, _, _ = converge(settings(root), gate="mean")
+    assert code == 0
+    assert json.loads((root / "reports/latest.json").read_text())["gate"] == "mean"

@@ -106,3 +106,81 @@ def test_satisfaction_agrees_with_exact_arithmetic(total, data):
     exact = 100 * passed / total
     assert abs(satisfaction(passed, total) - exact) <= 0.005 + 1e-9
     assert 0 <= satisfaction(passed, total) <= 100
+
+
+# --- the lower-bound gate and flaky checks ---------------------------------------------------
+
+
+def runs_of(*pattern: str) -> list[RunResult]:
+    """One run per string; each character one check of one step: '1' held, '0' failed."""
+    return [
+        RunResult(
+            steps=(
+                StepResult(
+                    "only step",
+                    "GET",
+                    "/",
+                    200,
+                    1.0,
+                    None,
+                    tuple(
+                        CheckResult("body_equals", f"field{i}", 1, 1, bit == "1", "")
+                        for i, bit in enumerate(run)
+                    ),
+                ),
+            ),
+            duration_ms=1.0,
+        )
+        for run in pattern
+    ]
+
+
+def test_bounds_are_in_the_result_whatever_the_gate():
+    result = score(scenario(), runs_of(*["1"] * 6), {"critical": 85})
+    assert result.satisfaction == 100.0
+    assert result.satisfaction_lower_bound == 60.97
+    assert result.pass_rate == 1.0 and result.pass_rate_lower_bound == 0.6097
+    assert result.passed and result.gate == "mean"  # the mean gate is today's rule
+    half = score(scenario(), runs_of("1", "0", "1", "0", "1", "0"), {"critical": 85})
+    assert half.satisfaction_lower_bound == 18.76
+    assert half.pass_rate_lower_bound == 0.1876
+
+
+def test_lower_bound_gate_at_and_around_the_threshold():
+    runs = runs_of("1" * 31)  # 31 of 31 checks: the bound is 88.97
+    for threshold, passes in [(88.96, True), (88.97, True), (88.98, False), (85, True)]:
+        result = score(scenario(), runs, {"critical": threshold}, gate="lower-bound")
+        assert result.satisfaction_lower_bound == 88.97
+        assert (result.passed, result.outcome) == (passes, "PASS" if passes else "FAIL"), threshold
+
+
+def test_lower_bound_gate_holds_back_a_perfect_but_thin_result():
+    # 20 checks all held: 100% on the mean, but the bound (83.89%) is short of 85.
+    thin = runs_of("1" * 20)
+    assert score(scenario(), thin, {"critical": 85}).passed
+    held_back = score(scenario(), thin, {"critical": 85}, gate="lower-bound")
+    assert held_back.satisfaction_lower_bound == 83.89
+    assert not held_back.passed and held_back.outcome == "FAIL"
+    assert held_back.runs_needed == 2  # 40 checks: 91.24
+    assert score(scenario(), runs_of("1" * 20, "1" * 20), {"critical": 85},
+                 gate="lower-bound").passed
+
+
+def test_a_rate_at_the_threshold_can_never_clear_the_bound():
+    result = score(scenario(), runs_of("1" * 17 + "000"), {"critical": 85}, gate="lower-bound")
+    assert result.satisfaction == 85.0 and not result.passed
+    assert result.runs_needed is None
+
+
+def test_flaky_checks_are_those_that_held_in_some_runs_only():
+    result = score(scenario(), runs_of("110", "100", "111", "100"), {"critical": 50})
+    assert [(f.step, f.step_name, f.kind, f.target, f.passed, f.runs, f.pass_rate)
+            for f in result.flaky_checks] == [
+        (1, "only step", "body_equals", "field1", 2, 4, 0.5),
+        (1, "only step", "body_equals", "field2", 1, 4, 0.25),
+    ]
+
+
+def test_one_run_has_no_flaky_checks_and_steady_failures_are_not_flaky():
+    assert score(scenario(), runs_of("10"), {"critical": 50}).flaky_checks == ()
+    assert score(scenario(), runs_of("10", "10", "10"), {"critical": 50}).flaky_checks == ()
