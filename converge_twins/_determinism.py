@@ -25,9 +25,22 @@ MAX_SEED_STREAMS = 4096  # seeds remembered at once; the oldest is forgotten fir
 
 
 def parse_instant(text: str) -> datetime:
-    """An ISO 8601 instant; a trailing ``Z`` and a missing offset both mean UTC."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """An ISO 8601 instant; a trailing ``Z`` and a missing offset both mean UTC.
+
+    ValueError for text that is not one, and for an instant outside the years 1 to 9999 once
+    in UTC (``0001-01-01T00:00:00+14:00`` is in the year 0 there), which the clock could not
+    hold.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 instant") from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 class Clock:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from converge_twins._bodies import loads
+
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset(
     {"authorization", "x-api-key", "apikey", "cookie", "set-cookie", "proxy-authorization"}
@@ -21,7 +23,9 @@ SECRET_HEADERS = frozenset(
 # Body fields that carry credentials in the twins' own wire formats (GoTrue's password and
 # refresh_token grants); matched on the last segment, so Stripe's bracket keys are covered too.
 SECRET_FIELDS = frozenset({"password", "refresh_token", "access_token", "current_password"})
-MAX_BODY_CHARS = 16_384
+# What the journal keeps of one body (``TWIN_JOURNAL_BODY_BYTES``); the full body is read, within
+# the twin's request limit, but only this much of it stays in memory.
+MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CAPACITY = 1000
 
 
@@ -49,22 +53,32 @@ def _field_name(key: str) -> str:
     return parts[-1].lower() if parts else key.lower()
 
 
-def describe_body(raw: bytes, content_type: str) -> Any:
-    """The body as the journal keeps it: JSON or form decoded when possible, secrets blanked."""
+def describe_body(raw: bytes, content_type: str, limit: int = MAX_BODY_BYTES) -> Any:
+    """The body as the journal keeps it: JSON or form decoded when possible, secrets blanked.
+
+    A body over ``limit`` bytes is kept as the first ``limit`` characters of its (redacted) text,
+    ending in "…": the journal holds every entry in memory, so one huge request must not hold
+    the twin's memory until the next reset.
+    """
     if not raw:
         return None
     text = raw.decode("utf-8", errors="replace")
+    decoded: Any = None
     if "json" in content_type:
         try:
-            return _redact_value(json.loads(text))
+            decoded = _redact_value(loads(text))
         except ValueError:
-            pass
-    if "x-www-form-urlencoded" in content_type:
-        return {
+            decoded = None
+    elif "x-www-form-urlencoded" in content_type:
+        decoded = {
             key: REDACTED if _field_name(key) in SECRET_FIELDS else value
             for key, value in parse_qsl(text, keep_blank_values=True)
         }
-    return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + "…"
+    if decoded is not None:
+        if len(raw) <= limit:
+            return decoded
+        text = json.dumps(decoded)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class Journal:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,9 +31,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from converge_twins._bodies import DEFAULT_MAX_BODY_BYTES, BodyTooLarge, checked_body, loads
 from converge_twins._determinism import Clock, IdGenerator, parse_instant
 from converge_twins._faults import FaultBook, FaultSpecError, parse_fault
-from converge_twins._journal import DEFAULT_CAPACITY, Journal, describe_body, redact_headers
+from converge_twins._journal import (
+    DEFAULT_CAPACITY,
+    MAX_BODY_BYTES,
+    Journal,
+    describe_body,
+    redact_headers,
+)
 
 CONTROL_PREFIX = "/_twin"
 DEFAULT_SEED = "converge"
@@ -53,9 +59,14 @@ class Twin:
         self.env = env
         self.seed = env.get("TWIN_SEED") or DEFAULT_SEED
         frozen = env.get("TWIN_CLOCK")
-        self.clock = Clock(parse_instant(frozen) if frozen else None)
+        try:
+            self.clock = Clock(parse_instant(frozen) if frozen else None)
+        except ValueError as exc:
+            raise SystemExit(f"{name}: TWIN_CLOCK is not usable: {exc}") from None
         self.ids = IdGenerator(self.seed, name)
         self.journal = Journal(int(env.get("TWIN_JOURNAL_SIZE") or DEFAULT_CAPACITY))
+        self.max_body_bytes = int(env.get("TWIN_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+        self.journal_body_bytes = int(env.get("TWIN_JOURNAL_BODY_BYTES") or MAX_BODY_BYTES)
         self.faults = FaultBook()
         self.errors = errors
         # Fault ids come from their own counter: arming a fault must not shift the seeded ids
@@ -101,29 +112,6 @@ def environment(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
 
 
-async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the whole request body once, and hand the app a receive that replays it."""
-    chunks: list[bytes] = []
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        more = bool(message.get("more_body", False))
-    body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
-
-
 async def _drop_connection(send: Send) -> None:
     """Close the socket without a byte of response, as a crashed upstream or a cut link would.
 
@@ -144,7 +132,12 @@ async def _drop_connection(send: Send) -> None:
 
 
 class TwinMiddleware:
-    """Journals every service request and applies armed faults before the twin handles it."""
+    """Journals every service request and applies armed faults before the twin handles it.
+
+    Every request, control ones included, is first held to the twin's body bounds: at most
+    ``TWIN_MAX_BODY_BYTES`` (413) and JSON nested at most :data:`MAX_JSON_DEPTH` levels (400),
+    answered in the twin's own error shape (the control plane's under ``/_twin/``).
+    """
 
     def __init__(self, app: ASGIApp, twin: Twin) -> None:
         self.app = app
@@ -152,14 +145,21 @@ class TwinMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        control = path.startswith(CONTROL_PREFIX)
         started = time.perf_counter()
-        body, receive = await _buffer_body(receive)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         method: str = scope["method"]
+        body, receive, refused = await checked_body(receive, self.twin.max_body_bytes, content_type)
+        if control:
+            if refused is not None:
+                await _control_error(refused.message, refused.status)(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
         entry: dict[str, Any] = {
             "kind": "request",
             "at": self.twin.clock.iso(),
@@ -167,7 +167,8 @@ class TwinMiddleware:
             "path": path,
             "query": scope.get("query_string", b"").decode("latin-1"),
             "headers": redact_headers(headers),
-            "body": describe_body(body, content_type),
+            "body": describe_body(body, content_type, self.twin.journal_body_bytes),
+            "body_bytes": refused.received if isinstance(refused, BodyTooLarge) else len(body),
             "status": None,
             "fault": None,
         }
@@ -176,6 +177,14 @@ class TwinMiddleware:
             entry["status"] = status
             entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
             self.twin.journal.record(entry)
+
+        if refused is not None:
+            finish(refused.status)
+            # The size refusal is worded by each twin, as its service words it.
+            message = None if isinstance(refused, BodyTooLarge) else refused.message
+            response = self.twin.errors(refused.status, path, message)
+            await response(scope, receive, send)
+            return
 
         fault = self.twin.faults.take(method, path)
         if fault is not None:
@@ -188,7 +197,7 @@ class TwinMiddleware:
                 return
             if fault.status is not None:
                 if fault.body is not None:
-                    response: Response = JSONResponse(fault.body, status_code=fault.status)
+                    response = JSONResponse(fault.body, status_code=fault.status)
                 else:
                     response = self.twin.errors(fault.status, path, None)
                 finish(fault.status)
@@ -217,7 +226,7 @@ async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    return json.loads(raw)
+    return loads(raw)
 
 
 def _reset_seed(spec: Any) -> str | None:

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from converge_twins._bodies import loads
 from converge_twins._determinism import SeedStreams, request_seed
 from converge_twins.control import Twin, build_app, environment
 from converge_twins.mock_anthropic.replies import (
@@ -92,6 +93,7 @@ ERROR_TYPES = {
 DEFAULT_MESSAGES = {
     "authentication_error": "invalid x-api-key",
     "not_found_error": "Not found",
+    "request_too_large": "Request exceeds the maximum allowed number of bytes.",
     "rate_limit_error": "Number of request tokens has exceeded your per-minute rate limit",
     "overloaded_error": "Overloaded",
     "api_error": "Internal server error",
@@ -235,7 +237,7 @@ class AnthropicTwin:
 
     async def read_request(self, request: Request) -> dict[str, Any]:
         try:
-            body = json.loads(await request.body())
+            body = loads(await request.body())
         except ValueError as exc:
             raise InvalidRequest(
                 "There was an error parsing the body of your request, no JSON object found"
@@ -381,7 +383,7 @@ class AnthropicTwin:
         if refused is not None:
             return refused
         try:
-            body = json.loads(await request.body())
+            body = loads(await request.body())
             if not isinstance(body, dict) or "messages" not in body or "model" not in body:
                 raise InvalidRequest("messages: Field required")
             validate({**body, "max_tokens": 1})
@@ -435,7 +437,7 @@ class AnthropicTwin:
     async def rules(self, request: Request) -> Response:
         if request.method == "POST":
             try:
-                self.posted_rules.extend(parse_rules(json.loads(await request.body())))
+                self.posted_rules.extend(parse_rules(loads(await request.body())))
             except (ValueError, RuleError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         elif request.method == "DELETE":

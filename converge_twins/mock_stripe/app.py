@@ -56,6 +56,7 @@ def error_response(status: int, path: str, message: str | None) -> Response:
         404: f"Unrecognized request URL ({path}).",
         429: "Request rate limit exceeded.",
         405: f"Unrecognized request URL ({path}).",
+        413: "Request body too large.",
     }
     text = message or defaults.get(status, "An unknown error occurred. Please try again.")
     return JSONResponse(StripeError(status, text, kind=kind).body(), status_code=status)

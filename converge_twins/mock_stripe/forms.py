@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 SEGMENT = re.compile(r"\[([^\]]*)\]")
+# Stripe's deepest parameters nest a handful of levels (``line_items[0][price_data][recurring]
+# [interval]``); a key nested deeper is refused before it is decoded, never recursed into.
+MAX_SEGMENTS = 20
 
 
 class StripeError(Exception):
@@ -46,6 +49,13 @@ def decode(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     for key, value in pairs:
         name, _, rest = key.partition("[")
         segments = [name, *SEGMENT.findall("[" + rest)] if rest else [name]
+        if len(segments) > MAX_SEGMENTS:
+            raise StripeError(
+                400,
+                f"Invalid {name}: parameters nest at most {MAX_SEGMENTS} levels deep",
+                code="parameter_invalid",
+                param=name,
+            )
         node = root
         for depth, raw in enumerate(segments):
             # "expand[]=x" appends: an empty index becomes the next position.

@@ -53,8 +53,15 @@ def gateway_error(status: int, message: str, hint: str | None = None) -> JSONRes
 
 def error_response(status: int, path: str, message: str | None) -> Response:
     """The body the failing layer would send: GoTrue's, PostgREST's, or the gateway's."""
+    if status == 413:  # the gateway refuses an oversized body before any service sees it
+        return gateway_error(status, message or "Request size limit exceeded")
     if path.startswith("/auth/v1"):
-        codes = {429: "over_request_rate_limit", 404: "not_found", 401: "no_authorization"}
+        codes = {
+            400: "bad_json",
+            429: "over_request_rate_limit",
+            404: "not_found",
+            401: "no_authorization",
+        }
         code = codes.get(status, "unexpected_failure")
         return JSONResponse(
             {
@@ -67,7 +74,13 @@ def error_response(status: int, path: str, message: str | None) -> Response:
             headers={"x-sb-error-code": code},
         )
     if path.startswith("/rest/v1") and status != 429:
-        codes = {503: "PGRST001", 401: "PGRST301", 404: "PGRST205", 406: "PGRST116"}
+        codes = {
+            400: "PGRST102",
+            503: "PGRST001",
+            401: "PGRST301",
+            404: "PGRST205",
+            406: "PGRST116",
+        }
         text = {
             503: "Database client error. Retrying the connection.",
             500: "internal error",
