@@ -24,7 +24,7 @@ from converge_gravix.analyses import parse_result
 from converge_gravix.config import DEFAULT_WEBHOOK_SECRET, Settings, SettingsError
 from converge_gravix.errors import ApiError, UpstreamError
 from converge_gravix.stripe_client import encode_form, verify_signature
-from tests.support.stack import FIXTURE_AT_100, ReferenceStack, fixture_scores
+from tests.support.stack import FIXTURE_AT_100, ReferenceStack, fixture_report, fixture_scores
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -582,6 +582,23 @@ def test_stripe_error_is_502(api: httpx.Client, fault: Any) -> None:
 @pytest.mark.slow
 def test_holdouts_fixture_scores_100_percent(stack: ReferenceStack, tmp_path: Path) -> None:
     assert fixture_scores(stack.api_url, tmp_path / "report.json") == FIXTURE_AT_100
+
+
+@pytest.mark.slow
+def test_the_fixture_as_it_was_before_the_language_grew_still_scores_100(
+    stack: ReferenceStack, tmp_path: Path
+) -> None:
+    # tests/test_compat.py pins its model and requests; here it meets the real reference API.
+    old = Path(__file__).parent / "resources" / "compat" / "fixture"
+    document = fixture_report(stack.api_url, tmp_path / "report.json", old)
+    scores = {s["file"]: (s["satisfaction"], s["checks_passed"], s["checks_total"])
+              for s in document["scenarios"]}
+    assert scores == {
+        "critical/auth-gating.yaml": (100, 31, 31),
+        "critical/free-tier-analysis.yaml": (100, 42, 42),
+        "important/feedback-loop.yaml": (100, 29, 29),
+        "nice-to-have/product-matching.yaml": (100, 27, 27),
+    }
 
 
 # --- single functions -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,9 +85,17 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
 FIXTURE = Path(__file__).resolve().parents[2] / "holdouts-fixture"
 
 
-def fixture_scores(api_url: str, report_file: Path) -> dict[str, float]:
-    """Run holdouts-fixture through `python -m converge run` against ``api_url``; the
-    satisfaction of each scenario file, once the run has exited 0."""
+def fixture_scores(
+    api_url: str, report_file: Path, scenarios: Path = FIXTURE
+) -> dict[str, float]:
+    """Run holdouts-fixture (or ``scenarios``) through `python -m converge run` against
+    ``api_url``; the satisfaction of each scenario file, once the run has exited 0."""
+    document = fixture_report(api_url, report_file, scenarios)
+    return {scenario["file"]: scenario["satisfaction"] for scenario in document["scenarios"]}
+
+
+def fixture_report(api_url: str, report_file: Path, scenarios: Path = FIXTURE) -> dict[str, Any]:
+    """The JSON report of a `python -m converge run` of ``scenarios`` that exited 0."""
     completed = subprocess.run(
         [
             sys.executable,
@@ -94,7 +103,7 @@ def fixture_scores(api_url: str, report_file: Path) -> dict[str, float]:
             "converge",
             "run",
             "--scenarios-dir",
-            str(FIXTURE),
+            str(scenarios),
             "--api-url",
             api_url,
             "--report-file",
@@ -107,8 +116,8 @@ def fixture_scores(api_url: str, report_file: Path) -> dict[str, float]:
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    document = json.loads(report_file.read_text())
-    return {scenario["file"]: scenario["satisfaction"] for scenario in document["scenarios"]}
+    document: dict[str, Any] = json.loads(report_file.read_text())
+    return document
 
 
 # Every fixture scenario, at 100% against either backend's reference stack.
