@@ -564,13 +564,13 @@ def test_each_file_is_parsed_once_and_the_schema_compiled_once(tmp_path, monkeyp
     for i in range(5):
         write(tmp_path, f"critical/s{i}.yaml", f"name: S{i}\nsteps: [{{path: /a}}]\n")
     parses = []
-    original = scenario_module._Loader.get_single_node
+    original = scenario_module.Loader.get_single_node
 
     def counting(self):
         parses.append(1)
         return original(self)
 
-    monkeypatch.setattr(scenario_module._Loader, "get_single_node", counting)
+    monkeypatch.setattr(scenario_module.Loader, "get_single_node", counting)
     scenario_module._validator.cache_clear()
     load_dir(tmp_path)
     load_dir(tmp_path)
