@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the scenarios against the API and report")
     run.add_argument(
-        "--scenarios-dir", type=Path, default=Path(DEFAULT_SCENARIOS_DIR),
+        "--scenarios-dir", type=Path,
         help=f"folder with critical/ important/ nice-to-have/ (default {DEFAULT_SCENARIOS_DIR})",
     )
     run.add_argument(
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"left running by `invoke twins.up` or --keep, else {DEFAULT_API_URL})",
     )
     run.add_argument(
-        "--report-file", type=Path, default=Path(DEFAULT_REPORT_FILE),
+        "--report-file", type=Path,
         help=f"where to write the JSON report (default {DEFAULT_REPORT_FILE})",
     )
     run.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pass mark, e.g. critical=90; a bare number sets every tier (default 85); repeatable",
     )
     run.add_argument(
-        "--gate", choices=GATES, default="mean",
+        "--gate", choices=GATES,
         help="compare thresholds with the satisfaction (mean, the default) or with its "
         "confidence lower bound (lower-bound: a pass that more runs would not overturn)",
     )
@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--twin-url", action="append", default=[], metavar="URL", dest="twin_urls",
         help="a twin whose state for a run's seed is reset before the run; repeatable",
+    )
+    run.add_argument(
+        "--replay", type=Path, metavar="REPORT",
+        help="repeat one recorded run of a report with its seed, verbosely (with --scenario and "
+        "--run); writes a report only where --report-file says",
+    )
+    run.add_argument("--scenario", metavar="NAME", help="--replay: the scenario, by its name")
+    run.add_argument(
+        "--run", type=_positive_int, metavar="K", dest="replay_run",
+        help="--replay: which run of the scenario, from 1",
     )
     run.set_defaults(handler=_run)
 
@@ -187,10 +197,15 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from converge.engine import RunOptions, execute
     from converge.tokens import jwt_secret_from_env
 
+    if arguments.replay is not None:
+        return _replay(arguments, out, err)
+    if arguments.scenario is not None or arguments.replay_run is not None:
+        raise ConfigError("--scenario and --run choose the run to repeat: use them with --replay")
+    twin_urls = list(arguments.twin_urls)
     options = RunOptions(
-        scenarios_dir=arguments.scenarios_dir,
-        api_url=arguments.api_url or _api_url(err),
-        report_file=arguments.report_file,
+        scenarios_dir=arguments.scenarios_dir or Path(DEFAULT_SCENARIOS_DIR),
+        api_url=arguments.api_url or _api_url(err, twin_urls),
+        report_file=arguments.report_file or Path(DEFAULT_REPORT_FILE),
         runs=arguments.runs,
         priority=arguments.priority,
         name_filter=arguments.name_filter,
@@ -202,20 +217,56 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,
         seed=arguments.seed,
-        gate=arguments.gate,
-        twin_urls=tuple(arguments.twin_urls),
+        gate=arguments.gate or "mean",
+        twin_urls=tuple(twin_urls),
     )
     return execute(options, out, err)
 
 
-def _api_url(err: TextIO) -> str:
+def _replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """One recorded run again: its seed, its scenario, the report's thresholds and gate."""
+    from converge import replay
+    from converge.engine import RunOptions, execute
+    from converge.tokens import jwt_secret_from_env
+
+    if arguments.scenario is None or arguments.replay_run is None:
+        raise ConfigError("--replay needs --scenario NAME and --run K (the run to repeat)")
+    if arguments.runs != 1 or arguments.seed is not None:
+        raise ConfigError("--replay repeats one recorded run: --runs and --seed do not apply")
+    chosen = replay.from_report(arguments.replay, arguments.scenario, arguments.replay_run)
+    twin_urls = list(arguments.twin_urls)
+    api_url = arguments.api_url or _api_url(err, twin_urls)
+    err.write(f"converge: {chosen.describe()} against {api_url}\n")
+    options = RunOptions(
+        scenarios_dir=arguments.scenarios_dir or chosen.scenarios_dir,
+        api_url=api_url,
+        report_file=arguments.report_file,  # none unless asked: the report replayed stays
+        thresholds=parse_thresholds(arguments.threshold, chosen.thresholds),
+        timeout=arguments.timeout,
+        verbose=True,
+        jwt_secret=jwt_secret_from_env(),
+        markdown_file=arguments.markdown_file,
+        junit_file=arguments.junit_file,
+        gate=arguments.gate or chosen.gate,
+        twin_urls=tuple(twin_urls),
+        scenario=chosen.scenario,
+        replay_seed=chosen.seed,
+    )
+    return execute(options, out, err)
+
+
+def _api_url(err: TextIO, twin_urls: list[str]) -> str:
     """No --api-url: the rule of ``invoke converge --no-twins`` (API_URL, running twins, the
-    configured api_url), with this folder as the project (its setup.cfg, its .converge)."""
+    configured api_url), with this folder as the project (its setup.cfg, its .converge). When
+    the API is the running twins' gravix-api, those twins are reset for each run's seed too
+    (added to ``twin_urls`` unless some were named)."""
     from converge import config, pipeline
 
     settings = config.load(Path.cwd())
     url, why = pipeline.external_api_url(settings, None, lambda _message: None)
     err.write(f"api: {url} ({why})\n")
+    if not twin_urls and why == pipeline.RUNNING_TWINS:
+        twin_urls.extend(pipeline.running_twin_urls(settings))
     return url
 
 

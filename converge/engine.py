@@ -61,6 +61,8 @@ class RunOptions:
     junit_file: Path | None = None
     seed: int | None = None  # the base seed of the runs' seeds; None: a random one
     gate: Gate = "mean"  # what the thresholds are compared with (converge.model.Gate)
+    scenario: str | None = None  # only the scenario with exactly this name (--replay)
+    replay_seed: int | None = None  # every run uses this seed (--replay), not a derived one
     # Twins whose per-seed state is reset before each run (POST /_twin/reset {"seed": ...}).
     twin_urls: tuple[str, ...] = ()
 
@@ -81,6 +83,8 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         check_options(options)
         options_ok = True
         scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
+        if options.scenario is not None:
+            scenarios = named(scenarios, options.scenario)
         origin = ApiOrigin(options.api_url)
         if options.verbose:
             err.write(
@@ -200,6 +204,16 @@ def select(
     return chosen
 
 
+def named(scenarios: Sequence[Scenario], name: str) -> list[Scenario]:
+    """The scenarios called exactly ``name``; :class:`NoScenariosError` when there is none."""
+    chosen = [s for s in scenarios if s.name == name]
+    if not chosen:
+        raise NoScenariosError(
+            f"no scenario named {name!r} in the scenarios folder ({len(scenarios)} loaded)"
+        )
+    return chosen
+
+
 def check_options(options: RunOptions) -> None:
     """Reject impossible option values with a message naming the option."""
     if options.runs < 1:
@@ -234,6 +248,7 @@ def _run(
         jwt_secret=options.jwt_secret,
         seed=options.seed if options.seed is not None else seeds.new_base_seed(),
     )
+    replay_seed = options.replay_seed
     progress = Progress(len(scenarios) * options.runs, err)
     try:
         runs = run_scenarios(
@@ -243,6 +258,7 @@ def _run(
                 redactor.text(scenario.name), run.all_passed
             ),
             before_run=_twin_resetter(options.twin_urls, err),
+            seed_of=None if replay_seed is None else lambda _scenario, _run: replay_seed,
         )
     finally:
         progress.close()

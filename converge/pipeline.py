@@ -93,7 +93,8 @@ def _one_run_at_a_time(state_dir: Path, say: Say) -> Iterator[None]:
 
 def _converge(settings: Settings, options: Options, out: TextIO, err: TextIO, say: Say) -> int:
     if options.no_twins:
-        return _pull_and_run(settings, options, _external_api_url(settings, options, say), out, err)
+        api_url, running = _external_api_url(settings, options, say)
+        return _pull_and_run(settings, options, api_url, out, err, twin_urls=running)
     backend = twins.select_backend(twins_config(settings, options.backend), say)
     stack_up = False
     try:
@@ -235,13 +236,28 @@ def _stack_api_url(
     return settings.api_url
 
 
-def _external_api_url(settings: Settings, options: Options, say: Say) -> str:
+def _external_api_url(
+    settings: Settings, options: Options, say: Say
+) -> tuple[str, tuple[str, ...]]:
+    """The API to judge, and the running twins behind it (to reset per seed) when it is theirs."""
     if options.api_url:
         url, why = options.api_url, "from --api-url"
     else:
         url, why = external_api_url(settings, options.backend, say)
     say(f"api: {url} ({why})")
-    return url
+    return url, tuple(running_twin_urls(settings)) if why == RUNNING_TWINS else ()
+
+
+RUNNING_TWINS = "the running twins' gravix-api"
+
+
+def running_twin_urls(settings: Settings) -> list[str]:
+    """The twins (not the API) of a stack already running, for per-seed resets; [] if none."""
+    try:
+        statuses = twins.select_backend(twins_config(settings), lambda _message: None).status()
+    except TwinsError:
+        return []
+    return list(_twin_urls([s for s in statuses if s.healthy]))
 
 
 def external_api_url(
@@ -261,5 +277,5 @@ def external_api_url(
         say(f"api: could not look for running twins: {error}")
         running = None
     if running:
-        return running, "the running twins' gravix-api"
+        return running, RUNNING_TWINS
     return settings.api_url, "setup.cfg [converge] api_url"

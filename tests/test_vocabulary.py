@@ -23,6 +23,11 @@ TASK_ONLY = {
 # Flags of `converge run` alone.
 RUN_ONLY = {
     "--twin-url": "invoke converge resets the twins it started, whose URLs it knows",
+    # A replay repeats one recorded run against the API already up; the pipeline would start a
+    # new stack and pull the holdouts, which is not the trajectory the report recorded.
+    "--replay": "repeats one recorded run of a report against the API already up",
+    "--scenario": "the scenario of --replay",
+    "--run": "the run of --replay",
 }
 
 
