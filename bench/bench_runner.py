@@ -28,7 +28,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from converge.engine import RunOptions, execute
-from converge.runner import RunnerConfig, new_session, run_all
+from converge.runner import RunnerConfig, run_all
 from converge.scenario import load_dir
 from converge.tokens import DEFAULT_JWT_SECRET, builtin_variables
 from tests.support.servers import Reply, TestServer
@@ -120,7 +120,8 @@ def main() -> None:
 
             def raw_side() -> float:
                 server.requests.clear()
-                with new_session() as session:
+                with requests.Session() as session:
+                    session.trust_env = False  # as converge: nothing from the environment
                     started = time.perf_counter()
                     raw_loop(session, server.url, scenarios_n, steps_n)
                     return time.perf_counter() - started

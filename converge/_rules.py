@@ -13,8 +13,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+import regex
+
 from converge import paths
 from converge._schema_errors import PathSegments
+from converge.checks import compile_pattern
 from converge.model import TIERS, Priority
 from converge.template import TemplateSyntaxError, find_variables
 from converge.tokens import BUILTIN_VARIABLES
@@ -130,8 +133,8 @@ class Rules:
                     sites.append(((*where, kind, name), value))
                     if "{{" not in value:  # with templates, only the rendered text is a regex
                         try:
-                            re.compile(value)
-                        except re.error as error:
+                            compile_pattern(value)
+                        except regex.error as error:
                             self.problem_at(
                                 (*where, kind, name), f"invalid regular expression: {error}"
                             )

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
+
+import regex
 
 from converge.model import CheckResult, CheckSpec
 from converge.paths import PathMissing
@@ -23,6 +26,11 @@ ACTUAL_LIMIT = 200  # characters of an actual value kept in messages and reports
 # comparisons and the report recurse into captured values, and the API's body is not ours.
 MAX_CAPTURE_DEPTH = 100
 _TOO_DEEP = "nested too deeply to compare"
+# How long a pattern may take when no step deadline is known (a check evaluated on its own).
+MATCH_TIMEOUT = 10.0
+# The least a pattern is given even when its step's deadline has (almost) passed: an answer
+# that came in time deserves to be checked.
+MIN_MATCH_SECONDS = 0.05
 
 _NOT_JSON: Any = object()
 
@@ -30,15 +38,23 @@ _NOT_JSON: Any = object()
 class Response:
     """What the checks look at: status code, raw text, and the JSON body parsed on first use.
 
-    Parsing is lazy because most steps of a status-only scenario never need it.
+    Parsing is lazy because most steps of a status-only scenario never need it. ``deadline``
+    (``time.monotonic()`` seconds) is the step's: a regular expression may search until then.
     """
 
-    __slots__ = ("_json", "status_code", "text")
+    __slots__ = ("_json", "deadline", "status_code", "text")
 
-    def __init__(self, status_code: int, text: str) -> None:
+    def __init__(self, status_code: int, text: str, deadline: float | None = None) -> None:
         self.status_code = status_code
         self.text = text
+        self.deadline = deadline
         self._json: Any = _UNPARSED
+
+    def seconds_left(self) -> float:
+        """How long a pattern may still search: until the step's deadline (at least a little)."""
+        if self.deadline is None:
+            return MATCH_TIMEOUT
+        return max(self.deadline - time.monotonic(), MIN_MATCH_SECONDS)
 
     @property
     def json(self) -> Any:
@@ -148,11 +164,26 @@ def _matches(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) 
         return _fail(spec, pattern, None, problem)
     try:
         compiled = _compile(pattern)
-    except re.error as error:
+    except regex.error as error:
         message = f"pattern {pattern!r} is not valid: {error}"
         return _fail(spec, pattern, _short_value(value), message)
     subject = text_of(value)
-    if found and compiled.search(subject) is not None:
+    try:
+        # Bounded: a pattern that backtracks catastrophically (``^(a+)+$``) on the API's value
+        # would otherwise hold the step for hours. The GIL is released while it searches, so
+        # the other workers go on meanwhile.
+        hit = found and compiled.search(
+            subject, timeout=response.seconds_left(), concurrent=True
+        ) is not None
+    except TimeoutError:
+        return _fail(
+            spec,
+            pattern,
+            _short_value(value),
+            f"{spec.target}: the pattern /{pattern}/ did not finish matching within the step's "
+            "timeout (it backtracks too much on this value)",
+        )
+    if hit:
         return _pass(spec, pattern, _short_value(value))
     return _fail(
         spec,
@@ -243,10 +274,17 @@ def _strict_equal(left: Any, right: Any) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str) -> regex.Pattern[str]:
     # Static patterns hit this cache from the second request on; templated ones are cached per
     # rendered text, so a scenario repeated with --runs pays the compile once per distinct value.
-    return re.compile(pattern)
+    return compile_pattern(pattern)
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """A ``body_matches`` pattern as the runner will search with it (the ``regex`` package, in
+    its ``re``-compatible mode: it can bound a search in time, ``re`` cannot). Raises
+    ``regex.error``; the loader uses this too, so validation and runs agree on the syntax."""
+    return regex.compile(pattern, regex.VERSION0)
 
 
 def _field(spec: CheckSpec, response: Response) -> tuple[bool, Any, str | None]:

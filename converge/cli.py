@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from converge import __version__
+from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_OK, ConfigError, guard
 from converge.model import GATES, TIERS, Priority
 
@@ -60,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="show every step, and every failed check with expected and actual values",
     )
     run.add_argument(
-        "--runs", type=_positive_int, default=1, metavar="N",
-        help="run each scenario N times; satisfaction is the mean (default 1)",
+        "--runs", type=_count(MAX_RUNS), default=1, metavar="N",
+        help=f"run each scenario N times, at most {MAX_RUNS}; satisfaction is the mean "
+        "(default 1)",
     )
     run.add_argument("--priority", choices=TIERS, help="run only this tier")
     run.add_argument(
@@ -82,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="default timeout of a step (default 10)",
     )
     run.add_argument(
-        "--workers", type=_positive_int, default=4, metavar="N",
-        help="scenarios run in parallel (default 4)",
+        "--workers", type=_count(MAX_WORKERS), default=4, metavar="N",
+        help=f"scenarios run in parallel, at most {MAX_WORKERS} (default 4)",
     )
     run.add_argument(
         "--seed", type=_positive_int, metavar="N",
@@ -307,6 +309,21 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
+
+
+def _count(maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``maximum``."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum} (got {text})")
+        return value
+
+    return count
 
 
 def _positive_float(text: str) -> float:

@@ -32,6 +32,10 @@ SOURCE = "setup.cfg [converge]"
 
 BackendChoice = Literal["auto", "compose", "process"]
 MAX_TIMEOUT = 86400.0  # seconds: a day per step is already no timeout at all
+# Beyond these a value is a typo, not a plan: 10^22 runs would only grow memory until the
+# machine gives out, and a thread per worker costs memory whether or not the API keeps up.
+MAX_RUNS = 1000
+MAX_WORKERS = 64
 BACKENDS: tuple[BackendChoice, ...] = ("auto", "compose", "process")
 
 # The JWT secret of the reference stack; kept equal to converge.tokens.DEFAULT_JWT_SECRET (a test
@@ -130,7 +134,7 @@ class Settings:
             report_file=base / reader.text("report_file", required=True),
             thresholds={tier: reader.percent(_threshold_key(tier)) for tier in TIERS},
             timeout=reader.positive_number("timeout"),
-            workers=reader.positive_int("workers"),
+            workers=reader.positive_int("workers", MAX_WORKERS),
             gate=reader.gate("gate"),
             twins_backend=backend,
             twins_variability=reader.fraction("twins_variability"),
@@ -309,14 +313,14 @@ class _Reader:
             )
         return number
 
-    def positive_int(self, key: str) -> int:
+    def positive_int(self, key: str, maximum: int) -> int:
         value = self.values.get(key)
         try:
             number = int(str(value).strip()) if not isinstance(value, bool) else 0
         except ValueError:
             number = 0
-        if number < 1:
-            raise ConfigError(self.wrong(key, "a whole number of at least 1"))
+        if not 1 <= number <= maximum:
+            raise ConfigError(self.wrong(key, f"a whole number from 1 to {maximum}"))
         return number
 
     def commands(self, key: str) -> tuple[str, ...]:

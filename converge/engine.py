@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from converge import seeds, twins
+from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
 from converge.model import GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
 from converge.progress import Progress
@@ -216,10 +217,10 @@ def named(scenarios: Sequence[Scenario], name: str) -> list[Scenario]:
 
 def check_options(options: RunOptions) -> None:
     """Reject impossible option values with a message naming the option."""
-    if options.runs < 1:
-        raise ConfigError(f"--runs must be at least 1 (got {options.runs})")
-    if options.workers < 1:
-        raise ConfigError(f"--workers must be at least 1 (got {options.workers})")
+    if not 1 <= options.runs <= MAX_RUNS:
+        raise ConfigError(f"--runs must be from 1 to {MAX_RUNS} (got {options.runs})")
+    if not 1 <= options.workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers must be from 1 to {MAX_WORKERS} (got {options.workers})")
     if not 0 < options.timeout <= MAX_TIMEOUT:
         raise ConfigError(
             f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds "

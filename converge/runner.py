@@ -2,13 +2,17 @@
 
 Each scenario run is an independent unit: its own freshly minted built-in tokens (so runs never
 share users), its own variables, its own seed (:mod:`converge.seeds`, sent in the ``baggage``
-header), and no state shared with other runs. Each worker thread keeps one
-:class:`requests.Session`, so connections are pooled across the scenarios it runs. A
-``before_run`` hook runs before each run with its seed: the engine resets the twins' state for
-that seed there (see :func:`converge.twins.reset_seed`).
+header), its own cookie jar (cookies set by one step go out with the later steps of the same
+run, never with another scenario or another run), and no state shared with other runs.
+Connections are pooled per worker thread by :class:`~converge.transport.Transport`, which also
+holds every exchange to one deadline. A ``before_run`` hook runs before each run with its seed:
+the engine resets the twins' state for that seed there (see :func:`converge.twins.reset_seed`).
 
 Every request goes through :meth:`ApiOrigin.url_for`, the one place that decides which URLs may
 be requested: the configured API's origin, nothing else (scenario files are input from elsewhere).
+
+A run can be stopped (``stop``, set on SIGINT/SIGTERM): no new step is sent, the exchanges in
+flight are abandoned, and the runs that did not finish are left out of the results.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 
 from converge import seeds, tokens
 from converge.checks import Response, evaluate, fail_all
@@ -31,11 +37,10 @@ from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
 from converge.redact import secrets_of_header
 from converge.template import UndefinedVariable, text_of
+from converge.transport import MAX_BODY_BYTES, Stopped, Transport, TransportError
 
 DEFAULT_TIMEOUT = 10.0
 PREFLIGHT_TIMEOUT = 10.0
-MAX_BODY_BYTES = 64 * 2**20  # far beyond any API answer a scenario checks; far below the RAM
-_CHUNK_BYTES = 64 * 2**10
 
 RunCallback = Callable[[Scenario, RunResult], None]
 BeforeRun = Callable[[Scenario, int], None]  # (scenario, the run's seed)
@@ -57,7 +62,11 @@ class ApiOrigin:
     """The API's base URL, and the check that every request stays under it."""
 
     def __init__(self, api_url: str) -> None:
-        parts = urlsplit(api_url.strip())
+        try:
+            parts = urlsplit(api_url.strip())
+            parts.port  # noqa: B018 (raises for a port that is not a number in range)
+        except ValueError as error:
+            raise ConfigError(f"API URL {api_url!r} is not a valid URL: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"API URL {api_url!r} is not an http:// or https:// URL")
         if parts.username or parts.password:
@@ -101,28 +110,23 @@ class RunnerConfig:
     seed: int = field(default_factory=seeds.new_base_seed)  # each run's seed derives from it
 
 
-class _Unread(Exception):
-    """The answer came, but its body could not be read whole (too big, or too slow)."""
+def preflight(
+    origin: ApiOrigin, timeout: float = PREFLIGHT_TIMEOUT, stop: threading.Event | None = None
+) -> None:
+    """One request to the base URL; any HTTP answer, even 404, means the API is there.
 
-
-def new_session() -> requests.Session:
-    session = requests.Session()
-    # No proxies, .netrc or CA bundles from the environment: requests go to the API under test
-    # only, and skipping the per-request environment lookups is most of requests' overhead.
-    session.trust_env = False
-    return session
-
-
-def preflight(origin: ApiOrigin, timeout: float = PREFLIGHT_TIMEOUT) -> None:
-    """One request to the base URL; any HTTP answer, even 404, means the API is there."""
-    with new_session() as session:
+    Only the status line matters, so no body is read (an API whose ``/`` streams forever
+    answers as quickly as any other), and the whole exchange is bounded by ``timeout``.
+    """
+    with Transport(max_body_bytes=0, stop=stop) as transport:
         try:
-            session.get(origin.base_url + "/", timeout=timeout, allow_redirects=False)
-        except requests.RequestException as error:
-            raise ApiUnreachableError(
-                f"the API at {origin.base_url} does not answer: {transport_reason(error, timeout)}"
-                + (_LOCAL_HINT if origin.is_local else "")
-            ) from None
+            transport.send(requests.Request("GET", origin.base_url + "/"), timeout=timeout)
+        except TransportError as error:
+            if error.status is None:
+                raise ApiUnreachableError(
+                    f"the API at {origin.base_url} does not answer: {error.reason}"
+                    + (_LOCAL_HINT if origin.is_local else "")
+                ) from None
 
 
 def run_all(
@@ -132,11 +136,14 @@ def run_all(
     *,
     before_run: BeforeRun | None = None,
     seed_of: SeedOf | None = None,
+    stop: threading.Event | None = None,
 ) -> list[tuple[RunResult, ...]]:
     """Every scenario ``config.runs`` times; the result lists line up with ``scenarios``.
 
     Runs are spread over ``config.workers`` threads; within a run the steps go in order. Each
-    run's seed is ``seed_of(scenario, run)``, by default derived from ``config.seed``.
+    run's seed is ``seed_of(scenario, run)``, by default derived from ``config.seed``. The
+    calling thread only waits, so a signal handler can set ``stop`` while the workers run;
+    then the result lists hold the runs that finished (possibly none).
     """
 
     def derived(scenario: Scenario, run: int) -> int:
@@ -146,65 +153,65 @@ def run_all(
     origin = ApiOrigin(config.api_url)
     units = [(index, run) for index in range(len(scenarios)) for run in range(config.runs)]
     results: list[list[RunResult | None]] = [[None] * config.runs for _ in scenarios]
-    sessions = _Sessions()
 
-    def work(unit: tuple[int, int]) -> None:
-        index, run = unit
-        scenario = scenarios[index]
-        seed = seed_for(scenario, run + 1)
-        if before_run is not None:
-            before_run(scenario, seed)
-        result = run_scenario(scenario, sessions.get(), origin, config, seed=seed)
-        results[index][run] = result  # each slot is written by exactly one unit
-        if on_run is not None:
-            on_run(scenario, result)
+    with Transport(max_body_bytes=config.max_body_bytes, stop=stop) as transport:
 
-    try:
-        if config.workers <= 1 or len(units) <= 1:
-            for unit in units:
-                work(unit)
-        else:
-            with ThreadPoolExecutor(
-                max_workers=min(config.workers, len(units)), thread_name_prefix="converge"
-            ) as pool:
-                for future in [pool.submit(work, unit) for unit in units]:
-                    future.result()  # a bug in a worker surfaces here, with its traceback
-    finally:
-        sessions.close_all()
+        def work(unit: tuple[int, int]) -> None:
+            if transport.stop.is_set():
+                return
+            index, run = unit
+            scenario = scenarios[index]
+            seed = seed_for(scenario, run + 1)
+            if before_run is not None:
+                before_run(scenario, seed)
+            try:
+                result = run_scenario(scenario, transport, origin, config, seed=seed)
+            except Stopped:
+                return  # an unfinished run says nothing about the change
+            results[index][run] = result  # each slot is written by exactly one unit
+            if on_run is not None:
+                on_run(scenario, result)
+
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(config.workers, len(units))), thread_name_prefix="converge"
+        ) as pool:
+            for future in [pool.submit(work, unit) for unit in units]:
+                future.result()  # a bug in a worker surfaces here, with its traceback
     return [tuple(r for r in runs if r is not None) for runs in results]
 
 
 def run_scenario(
     scenario: Scenario,
-    session: requests.Session,
+    transport: Transport,
     origin: ApiOrigin,
     config: RunnerConfig,
     *,
     seed: int | None = None,
 ) -> RunResult:
-    """One pass through a scenario's steps, with freshly minted built-in tokens."""
+    """One pass through a scenario's steps, with freshly minted built-in tokens and a cookie
+    jar of its own. Raises :class:`~converge.transport.Stopped` when the run is stopped."""
     run_id = uuid.uuid4().hex[:12]
-    # The session belongs to this thread and the run holds the thread until it ends, so the
-    # run's seed rides on it for every step (a scenario's own baggage header replaces it).
-    if seed is None:
-        session.headers.pop(seeds.BAGGAGE_HEADER, None)
-    else:
-        session.headers[seeds.BAGGAGE_HEADER] = seeds.baggage(seed)
+    # The run's seed rides on every step (a scenario's own baggage header replaces it).
+    run_headers = {} if seed is None else {seeds.BAGGAGE_HEADER: seeds.baggage(seed)}
     used = frozenset().union(*(step.variables for step in scenario.steps))
     builtins = tokens.builtin_variables(config.jwt_secret, origin.base_url, run_id, names=used)
     variables: dict[str, Any] = dict(builtins)
     secrets: set[str] = {v for k, v in builtins.items() if k in tokens.TOKEN_VARIABLES}
+    cookies = RequestsCookieJar()
     started = time.perf_counter()
     steps = []
     for step in scenario.steps:
+        if transport.stop.is_set():
+            raise Stopped("not sent: the run was stopped")
         result, captured = run_step(
             step,
-            session,
+            transport,
             origin,
             variables,
             default_timeout=config.timeout,
             secrets=secrets,
-            max_body_bytes=config.max_body_bytes,
+            cookies=cookies,
+            run_headers=run_headers,
         )
         for spec in step.checks:
             # A capture that failed this time leaves no value behind, not even an earlier one:
@@ -223,15 +230,17 @@ def run_scenario(
 
 def run_step(
     step: Step,
-    session: requests.Session,
+    transport: Transport,
     origin: ApiOrigin,
     variables: Mapping[str, Any],
     *,
     default_timeout: float,
     secrets: set[str],
-    max_body_bytes: int = MAX_BODY_BYTES,
+    cookies: RequestsCookieJar | None = None,
+    run_headers: Mapping[str, str] | None = None,
 ) -> tuple[StepResult, dict[str, Any]]:
-    """Send one step and check its response; never raises for what the API or files can do."""
+    """Send one step and check its response; never raises for what the API or files can do
+    (only :class:`~converge.transport.Stopped`, when the run is stopped)."""
     missing = sorted(name for name in step.variables if name not in variables)
     if missing:
         names = ", ".join(repr(name) for name in missing)
@@ -241,7 +250,7 @@ def run_step(
     try:
         path = text_of(step.path.render(variables))
         url = origin.url_for(path)
-        headers = {
+        own = {
             str(name): text_of(value)
             for name, value in (step.headers.render(variables) or {}).items()
             if value is not None
@@ -251,132 +260,67 @@ def run_step(
         return _not_sent(step, f"not sent: {error}"), {}
     except OriginError as error:
         return _not_sent(step, f"not sent: {error}"), {}
-    for name, value in headers.items():
+    for name, value in own.items():
         secrets.update(secrets_of_header(name, value))
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(run_headers or {})
+    headers.update(own)  # the step's own headers win, whatever their case
+    unsendable = _unsendable_header(headers)
+    if unsendable is not None:
+        return _not_sent(step, f"not sent: {unsendable}"), {}
 
     timeout = step.timeout if step.timeout is not None else default_timeout
     started = time.perf_counter()
+    deadline = time.monotonic() + timeout
     try:
-        # What session.request does, minus merge_environment_settings where it is a no-op: with
-        # trust_env off (new_session) it re-merges the session's own settings, which send()
-        # takes from the session anyway, at a few isinstance-against-Protocol checks each time.
-        prepared = session.prepare_request(
-            requests.Request(step.method, url, headers=headers, json=body, data={}, params={})
+        # A redirect could lead anywhere; the transport never follows one: the scenario sees
+        # the 3xx itself.
+        answer = transport.send(
+            requests.Request(step.method, url, headers=headers, json=body),
+            timeout=timeout,
+            cookies=cookies,
         )
-        settings: dict[str, Any] = {}
-        if session.trust_env:
-            settings.update(session.merge_environment_settings(prepared.url, {}, None, None, None))
-        # A redirect could lead anywhere; the scenario sees the 3xx itself.
-        answer = session.send(
-            prepared, timeout=timeout, allow_redirects=False, stream=True, **settings
-        )
-        try:
-            body = _read_body(answer, started + timeout, timeout, max_body_bytes)
-        except _Unread as error:
-            reason = str(error)
-            return StepResult(
-                name=step.name,
-                method=step.method,
-                path=path,
-                status_code=answer.status_code,
-                duration_ms=_ms_since(started),
-                error=reason,
-                checks=fail_all(step.checks, reason),
-            ), {}
-        finally:
-            answer.close()
-        text = _decode(body, answer.encoding)
-    except requests.RequestException as error:
-        reason = transport_reason(error, timeout)
+    except Stopped:
+        raise
+    except TransportError as error:
         return StepResult(
             name=step.name,
             method=step.method,
             path=path,
-            status_code=None,
+            status_code=error.status,
             duration_ms=_ms_since(started),
-            error=reason,
-            checks=fail_all(step.checks, reason),
+            error=error.reason,
+            checks=fail_all(step.checks, error.reason),
         ), {}
     except ValueError as error:
-        # http.client sends header values as Latin-1 only: a captured "✓" cannot go out.
-        return _not_sent(step, f"not sent: the request cannot be encoded: {error}"), {}
+        # Never the library's message: it may quote the value (a token) being refused.
+        what = type(error).__name__
+        return _not_sent(step, f"not sent: the request cannot be encoded ({what})"), {}
     duration = _ms_since(started)
-    checks, captured = evaluate(step.checks, Response(answer.status_code, text), variables)
+    checks, captured = evaluate(
+        step.checks, Response(answer.status, answer.text, deadline=deadline), variables
+    )
     return StepResult(
         name=step.name,
         method=step.method,
         path=path,
-        status_code=answer.status_code,
+        status_code=answer.status,
         duration_ms=duration,
         error=None,
         checks=checks,
     ), captured
 
 
-def transport_reason(error: BaseException, timeout: float) -> str:
-    """A transport failure in a user's words: refused, reset, timed out, or the library's text."""
-    if isinstance(error, requests.Timeout):
-        return f"timed out: no answer within {timeout:g}s"
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(seen, ConnectionResetError):
-            return "connection reset by the server"
-        if isinstance(seen, TimeoutError):
-            return f"timed out: no answer within {timeout:g}s"
-        seen = seen.__cause__ or seen.__context__ or _first_arg_exception(seen)
-    text = str(error)
-    if "RemoteDisconnected" in text or "closed connection without response" in text:
-        return "the server closed the connection without a response"
-    if "Connection refused" in text:
-        return "connection refused"
-    if "reset" in text.lower():
-        return "connection reset by the server"
-    return f"{type(error).__name__}: {text}"
-
-
-def _first_arg_exception(error: BaseException) -> BaseException | None:
-    # requests and urllib3 wrap the socket error as an argument, not as __cause__.
-    for arg in error.args:
-        if isinstance(arg, BaseException):
-            return arg
-    reason = getattr(error, "reason", None)
-    return reason if isinstance(reason, BaseException) else None
-
-
-def _read_body(
-    answer: requests.Response, deadline: float, timeout: float, limit: int
-) -> bytes:
-    """The whole (decoded) body, or :class:`_Unread`.
-
-    Bounded in size, so a huge or decompression-bomb answer cannot exhaust the CI machine, and
-    in time: the socket timeout only bounds each read, so a server trickling a byte at a time
-    would otherwise hold the step (and the merge) forever.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in answer.iter_content(_CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            raise _Unread(f"the response body is larger than {_size_text(limit)}: not read")
-        if time.perf_counter() > deadline:
-            raise _Unread(f"timed out: the body was still arriving after {timeout:g}s")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _size_text(size: int) -> str:
-    return f"{size // 2**20} MiB" if size >= 2**20 else f"{size} bytes"
-
-
-def _decode(body: bytes, encoding: str | None) -> str:
-    # requests' `.text` guesses the charset of unlabelled bodies with a detector that is slow on
-    # large bodies; UTF-8 is the right guess for JSON APIs and never raises with "replace".
-    try:
-        return body.decode(encoding or "utf-8", errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+def _unsendable_header(headers: Mapping[str, str]) -> str | None:
+    """Why a header cannot go out, naming the header and never its value (a value is often a
+    credential): http.client sends Latin-1 text only, and CR/LF would split the header."""
+    for name, value in headers.items():
+        if _CONTROL.search(value.replace("\t", "")):
+            return f"the value of header {name!r} contains control characters"
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return f"the value of header {name!r} is not Latin-1 text"
+    return None
 
 
 def _not_sent(step: Step, reason: str) -> StepResult:
@@ -393,27 +337,3 @@ def _not_sent(step: Step, reason: str) -> StepResult:
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
-
-
-class _Sessions:
-    """One Session per worker thread, all closed at the end of the run."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._all: list[requests.Session] = []
-
-    def get(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = new_session()
-            self._local.session = session
-            with self._lock:
-                self._all.append(session)
-        return session
-
-    def close_all(self) -> None:
-        with self._lock:
-            for session in self._all:
-                session.close()
-            self._all.clear()

@@ -412,3 +412,35 @@ def test_gate_lower_bound_holds_back_a_thin_pass_and_says_how_many_runs_would_do
 def test_an_unknown_gate_is_a_one_line_error(tmp_path):
     bad = converge("run", "--gate", "median", cwd=tmp_path)
     assert bad.returncode == 2 and "--gate" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_catastrophic_pattern_fails_its_check_within_the_step_deadline(http_server, tmp_path):
+    # (a|a)+ tries 2^41 ways to split 41 a's before giving up on the "b": hours, unbounded.
+    http_server.json("/name", {"name": "a" * 41 + "b", "id": "x-1"})
+    scenarios(tmp_path, {"critical/backtracking.yaml": """
+        name: backtracking
+        steps:
+          - path: /name
+            timeout: 1
+            expect:
+              body_matches: {name: "^(a|a)+$", id: "^x-[0-9]+$"}
+        """})
+    try:
+        outcome = run(tmp_path, http_server.url)
+    except subprocess.TimeoutExpired:  # killed: the old runner would still be searching
+        pytest.fail("the pattern was not bounded by its step's deadline")
+    assert outcome.code == 1 and outcome.report is not None
+    name, ident = outcome.report["scenarios"][0]["steps"][0]["checks"]
+    assert not name["passed"] and "did not finish matching" in name["message"]
+    assert ident["passed"]  # the other check of the step is judged as usual
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--runs", "99999999999999999999999"), ("--workers", "100000")]
+)
+def test_absurd_counts_are_refused_naming_the_option(tmp_path, option, value):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"})
+    outcome = run(tmp_path, f"http://127.0.0.1:{free_port()}", option, value)
+    assert outcome.code == 2
+    assert f"argument {option}: must be from 1 to" in outcome.err
+    assert "Traceback" not in outcome.err

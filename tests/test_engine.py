@@ -87,13 +87,15 @@ def test_error_messages_are_redacted_before_they_reach_the_user(tmp_path, monkey
 
 
 @pytest.mark.parametrize("change", [{"runs": 0}, {"workers": 0}, {"timeout": 0},
+                                    {"runs": 10**23}, {"workers": 10**6},  # memory, threads
                                     {"timeout": 1e300},  # the socket raised OverflowError
                                     {"thresholds": {"critical": 101, "important": 85,
                                                     "nice-to-have": 85}}])
 def test_impossible_options_are_config_errors(tmp_path, change):
     options = RunOptions(scenarios_dir=tmp_path, api_url="http://127.0.0.1:1", **change)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         execute(options, io.StringIO(), io.StringIO())
+    assert f"--{next(iter(change))}" in str(raised.value) or "threshold" in str(raised.value)
 
 
 def test_impossible_options_still_replace_the_previous_report(http_server, tmp_path):

@@ -133,8 +133,8 @@ def test_the_default_timeout_applies_when_the_step_sets_none(http_server, tmp_pa
 
 
 def test_a_body_that_keeps_trickling_times_out_the_step(http_server, tmp_path):
-    # Each byte comes well within the socket timeout; the whole body never does.
-    http_server.route("GET", "/trickle", Reply(body="x" * 40, trickle=0.05))
+    # Each byte comes well within the socket timeout; the whole body would take 10 s.
+    http_server.route("GET", "/trickle", Reply(body="x" * 100, trickle=0.1))
     scenario = one(tmp_path, """
         name: trickle
         steps:
@@ -146,6 +146,49 @@ def test_a_body_that_keeps_trickling_times_out_the_step(http_server, tmp_path):
     assert run.steps[0].status_code == 200
     assert [c.passed for c in run.steps[0].checks] == [False, False]
     assert run.steps[1].checks[0].passed
+    assert run.steps[0].duration_ms < 10_000 / 4  # the step's deadline ended it, not the server
+
+
+def test_trickled_headers_time_out_the_step_at_its_deadline(http_server, tmp_path):
+    # The status line and headers one byte every 0.1 s: about 15 s from this server.
+    http_server.route("GET", "/slow-head", Reply(body="ok", trickle_headers=0.1))
+    scenario = one(tmp_path, """
+        name: slow head
+        steps:
+          - {path: /slow-head, timeout: 0.5}
+          - {path: /echo}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.steps[0].error == "timed out: no answer within 0.5s"
+    assert run.steps[0].duration_ms < 15_000 / 4
+    assert run.steps[1].checks[0].passed
+
+
+def test_cookies_never_travel_between_scenarios_or_runs(http_server, tmp_path):
+    http_server.route("GET", "/login", Reply(json={"ok": True}, cookies={"session": "s3cr3t-id"}))
+    http_server.route(
+        "GET", "/cookies", lambda request: Reply(json={"cookie": request.headers.get("Cookie")})
+    )
+    scenarios = scenarios_from(tmp_path, {
+        "critical/a.yaml": """
+            name: logs in
+            steps:
+              - {path: /cookies, expect: {body_equals: {cookie: null}}}
+              - {path: /login}
+              - {path: /cookies, expect: {body_equals: {cookie: "session=s3cr3t-id"}}}
+            """,
+        "critical/b.yaml": """
+            name: expects no cookie
+            steps:
+              - {path: /cookies, expect: {body_equals: {cookie: null}}}
+            """,
+    })
+    outcomes = []
+    for workers in (1, 8):
+        results = run_all(scenarios, RunnerConfig(api_url=http_server.url, workers=workers, runs=3))
+        outcomes.append([[messages(run) for run in runs] for runs in results])
+    assert outcomes[0] == [[[], [], []], [[], [], []]]  # every check of every run holds
+    assert outcomes[1] == outcomes[0]  # and scheduling changes nothing
 
 
 def test_a_body_over_the_size_limit_fails_the_step_unread(http_server, tmp_path):
@@ -215,7 +258,7 @@ def test_a_header_value_http_cannot_encode_fails_its_step_not_the_run(http_serve
         """)
     run = run_one(http_server, scenario)
     assert run.steps[1].status_code is None
-    assert "cannot be encoded" in run.steps[1].checks[0].message
+    assert "header 'X-Name' is not Latin-1 text" in run.steps[1].checks[0].message
     assert run.steps[2].checks[0].passed
     assert [r.path for r in http_server.requests] == ["/me", "/echo"]
 
@@ -353,6 +396,13 @@ def test_results_line_up_with_the_scenarios(http_server, tmp_path):
 def test_preflight_accepts_any_http_answer(http_server):
     preflight(ApiOrigin(http_server.url))  # "/" is a 404 on this server
     assert http_server.requests[0].path == "/"
+
+
+def test_preflight_reads_no_body(http_server):
+    # An API whose "/" streams without end (256 MiB here) is there: its status line says so.
+    http_server.route("GET", "/", Reply(stream=4096))
+    preflight(ApiOrigin(http_server.url))
+    assert http_server.streamed < 64 * 2**20  # what socket buffers hold, not the whole stream
 
 
 def test_preflight_without_an_answer_is_an_error():

@@ -459,7 +459,7 @@ def test_converge_takes_the_flags_of_converge_run(
 def test_a_shared_flag_is_checked_as_converge_run_checks_it(project: Project) -> None:
     result = project.invoke("converge", "--no-twins", "--workers", "0")
     assert result.returncode == 2
-    assert "converge: error: --workers: must be at least 1" in result.stderr
+    assert "converge: error: --workers: must be from 1 to 64" in result.stderr
     assert "Traceback" not in result.stderr
 
 

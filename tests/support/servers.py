@@ -44,6 +44,12 @@ class Reply:
     delay: float = 0.0  # seconds before answering (cut short when the server stops)
     action: str | None = None  # "drop": close without answering; "reset": TCP reset
     trickle: float = 0.0  # seconds between the body's bytes (cut short when the server stops)
+    # Seconds between the bytes of the status line and headers (cut short when the server stops).
+    trickle_headers: float = 0.0
+    # Chunks of 64 KiB to stream as the body, until the client goes away (an endless answer,
+    # bounded here); the count actually written is in TestServer.streamed.
+    stream: int = 0
+    cookies: dict[str, str] = field(default_factory=dict)  # Set-Cookie: name=value; Path=/
 
 
 Handler = Callable[[Recorded], Reply]
@@ -56,6 +62,7 @@ class TestServer:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Recorded] = []
         self.in_flight = 0
+        self.streamed = 0  # bytes of `stream` bodies written before the client went away
         self.max_in_flight = 0  # how many requests were ever being handled at once
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -163,13 +170,28 @@ def _make_handler(server: TestServer) -> type[BaseHTTPRequestHandler]:
                 raw = reply.body or b""
                 payload = raw.encode() if isinstance(raw, str) else raw
                 content_type = "text/plain; charset=utf-8"
+            if reply.stream:
+                payload = b""
             self.send_response(reply.status)
             headers = {"Content-Type": content_type, **reply.headers}
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.cookies.items():
+                self.send_header("Set-Cookie", f"{name}={value}; Path=/")
+            self.send_header("Content-Length", str(len(payload) or reply.stream * 2**16))
+            if reply.trickle_headers:
+                head = b"".join(self._headers_buffer)  # type: ignore[attr-defined]
+                self._headers_buffer = []  # type: ignore[attr-defined]
+                for index in range(len(head)):  # bounded by the head; ends at shutdown
+                    if server.stopping.wait(reply.trickle_headers):
+                        return
+                    self.wfile.write(head[index : index + 1])
+                    self.wfile.flush()
             self.end_headers()
             if self.command == "HEAD":
+                return
+            if reply.stream:
+                self._stream(reply.stream)
                 return
             if not reply.trickle:
                 self.wfile.write(payload)
@@ -179,6 +201,19 @@ def _make_handler(server: TestServer) -> type[BaseHTTPRequestHandler]:
                     return
                 self.wfile.write(payload[index : index + 1])
                 self.wfile.flush()
+
+        def _stream(self, chunks: int) -> None:
+            chunk = b"z" * 2**16
+            for _ in range(chunks):  # bounded by the count, and ends at shutdown
+                if server.stopping.is_set():
+                    return
+                try:
+                    self.wfile.write(chunk)
+                except OSError:  # the client went away: what it wanted to read is counted
+                    self.close_connection = True
+                    return
+                with server._lock:
+                    server.streamed += len(chunk)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
