@@ -246,6 +246,51 @@ def logs(
         print(_backend_for(c, backend).logs(service or None, tail), end="")
 
 
+@task(
+    help={
+        "service": "The service to compare: anthropic (more as their suites are added).",
+        "against": "Base URL of the other side: the real service (credentials from the "
+        "environment) or another twin.",
+        "twin-url": "Compare a twin already running at this URL instead of starting one.",
+        "only": "Run only this behaviour (repeatable).",
+        "json-file": "Where to write the JSON (default: reports/conformance-SERVICE.json).",
+        "list": "List the service's behaviours and the credentials it reads, run nothing.",
+    },
+    iterable=["only"],
+)
+def conformance(
+    c: Context,
+    *,
+    service: str = "anthropic",
+    against: str | None = None,
+    twin_url: str | None = None,
+    only: list[str] | None = None,
+    json_file: str | None = None,
+    list: bool = False,
+) -> None:
+    """Run a service's behaviours against the twin and another base URL; print the differences."""
+    from converge_twins import conformance as conformance_lib
+
+    with guard():
+        try:
+            if list:
+                print(conformance_lib.describe_suite(service), end="")
+                return
+            if not against:
+                raise ConfigError("--against: give the base URL to compare the twin with")
+            comparison = conformance_lib.compare_service(
+                service, against, os.environ, twin_url=twin_url, names=only or ()
+            )
+        except conformance_lib.ConformanceError as error:
+            raise ConfigError(str(error)) from None
+        target = Path(json_file) if json_file else ROOT / "reports" / f"conformance-{service}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(comparison.to_json(), encoding="utf-8")
+        print(conformance_lib.render_table(comparison), end="")
+        _say(f"conformance: JSON written to {target}")
+    raise SystemExit(1 if comparison.differences else 0)
+
+
 # --- holdouts -------------------------------------------------------------------------------
 
 
@@ -374,7 +419,7 @@ def summary(c: Context, file: str | None = None) -> None:
 
 ns = Collection()
 ns.add_collection(Collection("converge", run))
-ns.add_collection(Collection("twins", up, down, status, logs))
+ns.add_collection(Collection("twins", up, down, status, logs, conformance))
 ns.add_collection(Collection("holdouts", pull, validate))
 ns.add_collection(Collection("gates", all_gates, lint, types, backend_gate, frontend))
 ns.add_collection(Collection("report", comment, summary))

@@ -336,12 +336,17 @@ def control_routes(twin: Twin) -> list[BaseRoute]:
 
 
 def build_app(
-    twin: Twin, routes: Sequence[BaseRoute], extra_control: Sequence[BaseRoute] = ()
+    twin: Twin,
+    routes: Sequence[BaseRoute],
+    extra_control: Sequence[BaseRoute] = (),
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> ASGIApp:
     """The twin's ASGI app: its service routes, the control plane, and the middleware around both.
 
     Unknown paths and wrong methods answer in the twin's own error shape, as the real service
-    would, except under ``/_twin/`` where the plain control-plane shape is clearer.
+    would, except under ``/_twin/`` where the plain control-plane shape is clearer. ``wrap``
+    puts a twin's own middleware (headers its service adds to every answer) inside the control
+    plane's, which must stay outermost to journal, bound and fault every request.
     """
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -354,4 +359,4 @@ def build_app(
         routes=[Mount(CONTROL_PREFIX, routes=[*control_routes(twin), *extra_control]), *routes],
         exception_handlers={HTTPException: http_error},
     )
-    return TwinMiddleware(app, twin)
+    return TwinMiddleware(wrap(app) if wrap else app, twin)

@@ -220,14 +220,18 @@ def test_invalid_rule_is_refused(url):
     assert "rule 0" in response.json()["error"]
 
 
-def test_sdk_lists_models(client):
+def test_sdk_lists_models_and_resolves_an_alias_to_its_dated_model(client):
     page = client.models.list()
     ids = [model.id for model in page.data]
-    assert MODEL in ids
+    assert "claude-haiku-4-5-20251001" in ids
+    assert MODEL not in ids  # aliases are not listed
     assert page.first_id == ids[0]
     assert page.last_id == ids[-1]
     assert page.has_more is False
-    assert client.models.retrieve(MODEL).display_name
+    assert all(model.lifecycle == "active" and model.capabilities for model in page.data)
+    retrieved = client.models.retrieve(MODEL)
+    assert (retrieved.id, retrieved.display_name) == ("claude-haiku-4-5-20251001",
+                                                      "Claude Haiku 4.5")  # fmt: skip
 
 
 def test_models_page_with_limit_says_there_is_more(url):

@@ -24,16 +24,19 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from converge_twins._bodies import loads
 from converge_twins._determinism import SeedStreams, request_seed
-from converge_twins.control import Twin, build_app, environment
+from converge_twins.control import CONTROL_PREFIX, Twin, build_app, environment
+from converge_twins.mock_anthropic.models import Catalogue
 from converge_twins.mock_anthropic.replies import (
     Rule,
     RuleError,
@@ -52,15 +55,6 @@ from converge_twins.mock_anthropic.variation import (
 # The SDKs pin newer dated versions over time; any date from the first public one on is accepted.
 VERSION_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 OLDEST_VERSION = "2023-01-01"
-MODELS: list[dict[str, str]] = [
-    {"id": model_id, "display_name": name, "created_at": f"{day}T00:00:00Z"}
-    for model_id, name, day in (
-        ("claude-opus-4-6", "Claude Opus 4.6", "2026-02-05"),
-        ("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17"),
-        ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01"),
-        ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-01"),
-    )
-]
 MESSAGE_FIELDS = frozenset(
     {
         "model",
@@ -90,6 +84,8 @@ ERROR_TYPES = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+# The id of the request being answered, shared by the header and an error body's request_id.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 DEFAULT_MESSAGES = {
     "authentication_error": "invalid x-api-key",
     "not_found_error": "Not found",
@@ -173,6 +169,7 @@ class AnthropicTwin:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.twin = Twin("mock-anthropic", env, self.error_response)
         self.api_key = env.get("TWIN_ANTHROPIC_API_KEY") or None
+        self.catalogue = Catalogue(env)
         raw_rules = env.get("TWIN_ANTHROPIC_RULES") or "[]"
         try:
             self.env_rules = parse_rules(json.loads(raw_rules))
@@ -205,9 +202,17 @@ class AnthropicTwin:
 
     # errors ------------------------------------------------------------------------------
 
+    def request_id(self) -> str:
+        """This request's id (the same in the header and an error's body)."""
+        current = REQUEST_ID.get()
+        if current is None:
+            current = self.twin.ids.prefixed("req_011C", 20)
+            REQUEST_ID.set(current)
+        return current
+
     def error_response(self, status: int, path: str, message: str | None) -> Response:
         kind = ERROR_TYPES.get(status, "api_error")
-        request_id = self.twin.ids.prefixed("req_011C", 20)
+        request_id = self.request_id()
         body = {
             "type": "error",
             "error": {"type": kind, "message": message or DEFAULT_MESSAGES.get(kind, kind)},
@@ -244,7 +249,7 @@ class AnthropicTwin:
             ) from exc
         validate(body)
         model = body["model"]
-        if not model.startswith("claude-"):
+        if self.catalogue.get(model) is None:
             raise InvalidRequest(f"model: {model}", 404)
         return dict(body)
 
@@ -320,7 +325,7 @@ class AnthropicTwin:
         except InvalidRequest as exc:
             return self.error_response(exc.status, request.url.path, exc.message)
         message = self.compose(body, request_seed(request.headers.items()))
-        request_id = self.twin.ids.prefixed("req_011C", 20)
+        request_id = self.request_id()
         if not body.get("stream"):
             return JSONResponse(message, headers={"request-id": request_id})
         return StreamingResponse(
@@ -403,7 +408,7 @@ class AnthropicTwin:
         if refused is not None:
             return refused
         query = request.query_params
-        models = [{"type": "model", **model} for model in MODELS]
+        models = [model.info() for model in self.catalogue.models]
         ids = [model["id"] for model in models]
         if query.get("after_id") in ids:
             models = models[ids.index(query["after_id"]) + 1 :]
@@ -427,10 +432,10 @@ class AnthropicTwin:
         if refused is not None:
             return refused
         wanted = request.path_params["model_id"]
-        for model in MODELS:
-            if model["id"] == wanted:
-                return JSONResponse({"type": "model", **model})
-        return self.error_response(404, request.url.path, f"model: {wanted}")
+        model = self.catalogue.get(wanted)
+        if model is None:
+            return self.error_response(404, request.url.path, f"model: {wanted}")
+        return JSONResponse(model.info())
 
     # control -----------------------------------------------------------------------------
 
@@ -459,9 +464,7 @@ class AnthropicTwin:
                 self.variability = parse_variability(spec["level"])
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(
-            {"level": self.variability, "configured": self.configured_variability}
-        )
+        return JSONResponse({"level": self.variability, "configured": self.configured_variability})
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -486,6 +489,32 @@ def chunks(text: str, size: int = 24) -> list[str]:
     return pieces
 
 
+class ResponseHeaders:
+    """Every answer of the API (not of the control plane) carries its ``request-id``."""
+
+    def __init__(self, app: ASGIApp, twin: AnthropicTwin) -> None:
+        self.app = app
+        self.twin = twin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        token = REQUEST_ID.set(None)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "request-id" not in headers:
+                    headers["request-id"] = self.twin.request_id()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        finally:
+            REQUEST_ID.reset(token)
+
+
 def create_app(env: Mapping[str, str] | None = None) -> ASGIApp:
     twin = AnthropicTwin(environment(env))
     return build_app(
@@ -495,4 +524,5 @@ def create_app(env: Mapping[str, str] | None = None) -> ASGIApp:
             Route("/rules", twin.rules, methods=["GET", "POST", "DELETE"]),
             Route("/variability", twin.variability_level, methods=["GET", "POST"]),
         ],
+        lambda app: ResponseHeaders(app, twin),
     )

@@ -1,0 +1,102 @@
+"""The fidelity table: for each twin, how much of its real service it reproduces, measured.
+
+Each row counts items that pass out of items measured, for one twin and one aspect. Rows come
+from *sources*, one per twin or concern, listed in :data:`SOURCES` as ``module:function``; a
+source takes the base URL of the twin to measure and returns its rows. A conformance suite
+becomes a source for free (:func:`suite_rows`): each behaviour with a ``row`` and an
+expectation is one item of that row. Other measures (every response of a run validated against
+a published OpenAPI document, the fields of the current API's example objects) are sources of
+their own.
+
+``python scripts/fidelity.py`` prints the table as Markdown (the README's fidelity table comes
+from it); ``--source DIR`` measures the twins of another checkout with today's probes, which is
+how "before" figures are taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from converge_twins.conformance.serve import load, serve_twin
+from converge_twins.conformance.suite import Suite, run_behaviours
+
+
+@dataclass(frozen=True)
+class FidelityRow:
+    twin: str
+    row: str
+    passed: int
+    total: int
+    failures: tuple[str, ...] = field(default=())  # "item: why", for the verbose listing
+
+    @property
+    def figure(self) -> str:
+        return f"{self.passed} of {self.total}"
+
+
+# A source: (the twin's factory, env to start it with, the function measuring it).
+@dataclass(frozen=True)
+class Source:
+    name: str
+    twin_app: str
+    measure: str  # "module:function" taking (base_url) and returning rows
+    twin_env: dict[str, str] = field(default_factory=dict)
+
+
+SOURCES: list[Source] = [
+    Source(
+        "anthropic",
+        "converge_twins.mock_anthropic.app:create_app",
+        "converge_twins.conformance.anthropic:fidelity",
+        {"TWIN_SEED": "fidelity", "TWIN_ANTHROPIC_API_KEY": "sk-ant-conformance-twin"},
+    ),
+]
+
+
+def suite_rows(suite: Suite[Any], base_url: str, twin: str) -> list[FidelityRow]:
+    """One row per ``row`` name of the suite's behaviours, each behaviour one item."""
+    measured = [b for b in suite.behaviours if b.row and b.expect is not None]
+    credentials = {key: c.twin_default for key, c in suite.credentials.items()}
+    seen = run_behaviours(suite, base_url, credentials, measured)
+    results: dict[str, list[tuple[str, list[str]]]] = {}
+    for behaviour, observation in zip(measured, seen, strict=True):
+        assert behaviour.row is not None and behaviour.expect is not None
+        results.setdefault(behaviour.row, []).append(
+            (behaviour.name, behaviour.expect(observation))
+        )
+    return [
+        FidelityRow(
+            twin,
+            row,
+            sum(1 for _, problems in items if not problems),
+            len(items),
+            tuple(f"{name}: {'; '.join(problems)}" for name, problems in items if problems),
+        )
+        for row, items in results.items()
+    ]
+
+
+def measure(
+    sources: Iterable[Source] = SOURCES, checkout: Path | None = None
+) -> list[FidelityRow]:
+    """Start each source's twin (from ``checkout`` when given) and collect its rows."""
+    rows: list[FidelityRow] = []
+    for source in sources:
+        function: Callable[[str], list[FidelityRow]] = load(source.measure)
+        with serve_twin(source.twin_app, source.twin_env, checkout) as url:
+            rows += function(url)
+    return rows
+
+
+def render_markdown(rows: Sequence[FidelityRow], before: Sequence[FidelityRow] = ()) -> str:
+    earlier = {(row.twin, row.row): row for row in before}
+    lines = ["| twin | measured | before | now |", "|---|---|---|---|"]
+    for row in rows:
+        then = earlier.get((row.twin, row.row))
+        lines.append(
+            f"| {row.twin} | {row.row} | {then.figure if then else '-'} | {row.figure} |"
+        )
+    return "\n".join(lines) + "\n"
