@@ -103,10 +103,22 @@ def test_the_twins_extra_is_the_server_stack_and_dev_installs_everything():
     assert "build" in dev, "the packaging test builds the wheel and sdist"
 
 
-def imported_distributions(package: str) -> set[str]:
-    """The distributions whose modules a package of this checkout imports (any depth)."""
+# Host-side tooling inside a service package: the conformance diff runs the official SDKs
+# against the twins from a developer's machine or CI, never inside the stack's image.
+TOOLING = {"converge_twins": "conformance"}
+
+
+def imported_distributions(package: str, tooling: bool = False) -> set[str]:
+    """The distributions whose modules a package of this checkout imports (any depth).
+
+    The package's host-side tooling (:data:`TOOLING`) is left out, or with ``tooling`` is all
+    that is looked at.
+    """
     modules: set[str] = set()
     for path in (REPO / package).rglob("*.py"):
+        inside = TOOLING.get(package) in path.relative_to(REPO / package).parts
+        if inside != tooling:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.partition(".")[0] for alias in node.names)
@@ -125,6 +137,16 @@ def test_the_stack_image_installs_everything_the_services_import(package):
     assert imported_distributions(package) <= in_image
     declared = names(requirements()) | names(requirements("twins"))
     assert {canonicalize_name(name) for name in RUNTIME_REQUIREMENTS} <= declared
+
+
+def test_the_twins_tooling_imports_only_what_the_dev_install_brings():
+    dev = closure(names(requirements()) | names(requirements("dev")))
+    assert imported_distributions("converge_twins", tooling=True) <= dev
+    for path in (REPO / "converge_twins").rglob("*.py"):
+        if "conformance" not in path.parts:
+            assert "conformance" not in path.read_text(encoding="utf-8"), (
+                f"{path.name}: a service must not import the host-side tooling"
+            )
 
 
 def test_starting_the_twins_without_the_extra_names_it(tmp_path, monkeypatch):
