@@ -147,6 +147,7 @@ def run(
     workers: str | None = None,
     seed: str | None = None,
     gate: str | None = None,
+    color: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -174,6 +175,7 @@ def run(
             api_url=_shared("api_url", api_url),
             seed=_shared("seed", seed),
             gate=_shared("gate", gate),
+            color=_shared("color", color) or "auto",
             name_filter=filter,
             markdown_file=_path(_shared("markdown_file", markdown_file)),
             junit_file=_path(_shared("junit_file", junit_file)),
@@ -330,11 +332,9 @@ def validate(c: Context) -> None:
 
     with guard():
         settings = _settings(c)
-        loaded = engine.validate(settings.scenarios_dir)
-        print(
-            f"{len(loaded)} scenario{'s' if len(loaded) != 1 else ''} valid in "
-            f"{settings.scenarios_dir}"
-        )
+        folder = settings.scenarios_dir
+        shown = folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
+        print(engine.validation_summary(engine.validate(folder), shown))
 
 
 # --- gates ----------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from converge import __version__
+from converge import __version__, colors
+from converge.colors import CHOICES
 from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_OK, ConfigError, guard
 from converge.model import GATES, TIERS, Priority
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the scenarios against the API and report")
     run.add_argument(
         "--scenarios-dir", type=Path,
-        help=f"folder with critical/ important/ nice-to-have/ (default {DEFAULT_SCENARIOS_DIR})",
+        help="folder with critical/ important/ nice-to-have/, or one scenario file "
+        f"(default {DEFAULT_SCENARIOS_DIR})",
     )
     run.add_argument(
         "--api-url",
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--report-file", type=Path,
-        help=f"where to write the JSON report (default {DEFAULT_REPORT_FILE})",
+        help=f"where to write the JSON report, - for stdout (default {DEFAULT_REPORT_FILE})",
     )
     run.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
     run.add_argument("--junit-file", type=Path, help="also write JUnit XML here")
@@ -105,10 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--run", type=_positive_int, metavar="K", dest="replay_run",
         help="--replay: which run of the scenario, from 1",
     )
+    run.add_argument(
+        "--color", choices=CHOICES, default="auto",
+        help="colour the results: auto (on a terminal, unless NO_COLOR is set), always, never",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check the scenario files; send no request")
-    validate.add_argument("directory", type=Path, nargs="?", help="the scenarios folder")
+    validate.add_argument(
+        "path", type=Path, nargs="?", metavar="PATH",
+        help=f"a scenarios folder (default {DEFAULT_SCENARIOS_DIR}) or one scenario file",
+    )
     validate.add_argument("--scenarios-dir", type=Path, help=argparse.SUPPRESS)
     validate.set_defaults(handler=_validate)
 
@@ -119,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="table (terminal), markdown (PR comment) or junit (XML)",
     )
     report.add_argument("-v", "--verbose", action="store_true", help="table: show every step")
+    report.add_argument(
+        "--color", choices=CHOICES, default="auto",
+        help="table: colour the results (auto, always, never)",
+    )
     report.add_argument(
         "--no-marker", action="store_true",
         help="markdown: leave out the hidden marker that identifies the sticky PR comment",
@@ -215,6 +228,7 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         timeout=arguments.timeout,
         workers=arguments.workers,
         verbose=arguments.verbose,
+        color=arguments.color,
         jwt_secret=jwt_secret_from_env(),
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,
@@ -246,6 +260,7 @@ def _replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         thresholds=parse_thresholds(arguments.threshold, chosen.thresholds),
         timeout=arguments.timeout,
         verbose=True,
+        color=arguments.color,
         jwt_secret=jwt_secret_from_env(),
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,
@@ -273,18 +288,10 @@ def _api_url(err: TextIO, twin_urls: list[str]) -> str:
 
 
 def _validate(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from converge.engine import validate
+    from converge.engine import validate, validation_summary
 
-    directory = arguments.directory or arguments.scenarios_dir or Path(DEFAULT_SCENARIOS_DIR)
-    scenarios = validate(directory)
-    counts = ", ".join(
-        f"{sum(1 for s in scenarios if s.priority == tier)} {tier}" for tier in TIERS
-    )
-    checks = sum(s.checks_total for s in scenarios)
-    out.write(
-        f"ok: {len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} in {directory} "
-        f"({counts}; {checks} checks)\n"
-    )
+    path = arguments.path or arguments.scenarios_dir or Path(DEFAULT_SCENARIOS_DIR)
+    out.write(validation_summary(validate(path), path) + "\n")
     return EXIT_OK
 
 
@@ -297,7 +304,8 @@ def _report(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif arguments.format == "junit":
         out.write(render_junit(document))
     else:
-        out.write(render_table(document, verbose=arguments.verbose))
+        color = colors.wanted(arguments.color, out)
+        out.write(render_table(document, verbose=arguments.verbose, color=color))
     return EXIT_OK
 
 

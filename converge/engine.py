@@ -8,6 +8,7 @@ when it could not (exit 2), after writing the report either way, so CI always ha
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from converge import seeds, twins
+from converge import colors, seeds, twins
+from converge.colors import ColorChoice
 from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
 from converge.model import GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
@@ -26,6 +28,7 @@ from converge.report import (
     render_junit,
     render_markdown,
     render_table,
+    report_json,
     write_report_atomic,
 )
 from converge.runner import (
@@ -37,7 +40,7 @@ from converge.runner import (
     preflight,
 )
 from converge.runner import run_all as run_scenarios
-from converge.scenario import load_dir
+from converge.scenario import SUFFIXES, load_dir, load_file
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.tokens import DEFAULT_JWT_SECRET
 
@@ -66,6 +69,14 @@ class RunOptions:
     replay_seed: int | None = None  # every run uses this seed (--replay), not a derived one
     # Twins whose per-seed state is reset before each run (POST /_twin/reset {"seed": ...}).
     twin_urls: tuple[str, ...] = ()
+    color: ColorChoice = "auto"
+
+
+STDOUT = Path("-")  # as report_file: the JSON report goes to stdout, the table to stderr
+
+
+def to_stdout(path: Path | None) -> bool:
+    return path is not None and str(path) == "-"
 
 
 def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
@@ -121,10 +132,18 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         gate=options.gate if options_ok else "mean",
     )
     if failure is None:
-        out.write(render_table(document, verbose=options.verbose))
-        out.flush()
+        # With the JSON on stdout (--report-file -), everything else goes to stderr.
+        table_out = err if to_stdout(options.report_file) else out
+        table = render_table(
+            document,
+            verbose=options.verbose,
+            color=colors.wanted(options.color, table_out),
+            why=_why(options.report_file),
+        )
+        table_out.write(table)
+        table_out.flush()
     try:
-        _write_outputs(document, options)
+        _write_outputs(document, options, out)
     except OSError as error:
         problem = f"cannot write the report: {error}"
         if failure is not None:
@@ -168,7 +187,11 @@ def record_failure(
         redactor=redactor,
     )
     try:
-        write_report_atomic(document, report_file)
+        if to_stdout(report_file):
+            sys.stdout.write(report_json(document))
+            sys.stdout.flush()
+        else:
+            write_report_atomic(document, report_file)
     except OSError as problem:
         error.message += f"\ncannot write the report: {problem}"
 
@@ -178,8 +201,26 @@ def validate(scenarios_dir: Path) -> list[Scenario]:
     return load(scenarios_dir)
 
 
-def load(scenarios_dir: Path) -> list[Scenario]:
-    return load_dir(scenarios_dir)
+def load(scenarios: Path) -> list[Scenario]:
+    """A scenarios folder, or one scenario file: its tier is its ``priority``, or its folder's
+    name when that is a tier (``holdouts/critical/auth.yaml``)."""
+    if not scenarios.is_file():
+        return load_dir(scenarios)
+    if not scenarios.name.endswith(SUFFIXES):
+        raise NoScenariosError(f"{scenarios} is not a scenario file (*.yaml, *.yml)")
+    # From the folder above a tier folder, so that the file is shown as critical/auth.yaml.
+    root = scenarios.parent.parent if scenarios.parent.name in TIERS else scenarios.parent
+    return [load_file(scenarios, root)]
+
+
+def validation_summary(scenarios: Sequence[Scenario], where: Path | str) -> str:
+    """What ``converge validate`` and ``invoke holdouts.validate`` both say of valid scenarios."""
+    counts = ", ".join(
+        f"{sum(1 for s in scenarios if s.priority == tier)} {tier}" for tier in TIERS
+    )
+    checks = sum(s.checks_total for s in scenarios)
+    plural = "s" if len(scenarios) != 1 else ""
+    return f"valid: {len(scenarios)} scenario{plural} in {where} ({counts}; {checks} checks)"
 
 
 def select(
@@ -296,8 +337,21 @@ def _twin_resetter(urls: Sequence[str], err: TextIO) -> BeforeRun | None:
     return reset
 
 
-def _write_outputs(document: dict[str, object], options: RunOptions) -> None:
-    if options.report_file is not None:
+def _why(report_file: Path | None) -> str:
+    """How to see the failed checks of this run, for the table's last line."""
+    if report_file is None or to_stdout(report_file):
+        return "run again with --verbose"
+    shown = report_file
+    if shown.is_absolute() and shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
+    return f"converge report -v {shown} (or run again with --verbose)"
+
+
+def _write_outputs(document: dict[str, object], options: RunOptions, out: TextIO) -> None:
+    if to_stdout(options.report_file):
+        out.write(report_json(document))
+        out.flush()
+    elif options.report_file is not None:
         write_report_atomic(document, options.report_file)
     if options.markdown_file is not None:
         _write_text(options.markdown_file, render_markdown(document, sticky_marker=True))

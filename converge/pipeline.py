@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from converge import engine, holdouts, twins
+from converge.colors import ColorChoice
 from converge.config import Settings
 from converge.errors import ConvergeError, TwinsError
 from converge.model import Gate, Priority
@@ -44,6 +45,7 @@ class Options:
     junit_file: Path | None = None
     api_url: str | None = None  # --api-url: wins as API_URL does, even over started twins
     seed: int | None = None  # the base seed of the runs' seeds; None: a new random one
+    color: ColorChoice = "auto"
     pull: bool = True  # False: run the scenarios folder as it is (named by flag)
     holdouts_chosen: bool = False  # the source was named by flag, not taken from the settings
 
@@ -146,6 +148,7 @@ def _pull_and_run(
         verbose=options.verbose,
         twin_urls=twin_urls,
         seed=options.seed,
+        color=options.color,
         markdown_file=options.markdown_file,
         junit_file=options.junit_file,
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from converge import __version__, _schemas
+from converge import __version__, _schemas, colors
 from converge.errors import ReportError
 from converge.model import TIERS, Gate, Priority, RunResult, ScenarioResult, StepResult
 from converge.redact import Redactor
@@ -206,7 +206,7 @@ def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
             # One line, from json's C encoder: with indent= json falls back to its pure-Python
             # encoder, which made writing a big report (500 scenarios x 10 steps) several times
             # slower. People read the table and the Markdown; `converge report` renders the file.
-            handle.write(json.dumps(document, ensure_ascii=False) + "\n")
+            handle.write(report_json(document))
             handle.flush()
             os.fsync(handle.fileno())
         Path(handle.name).chmod(0o644)
@@ -214,6 +214,11 @@ def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def report_json(document: Mapping[str, Any]) -> str:
+    """The report's text: one line of JSON (see :func:`write_report_atomic`)."""
+    return json.dumps(document, ensure_ascii=False) + "\n"
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -248,12 +253,25 @@ def schema_problems(document: Any) -> list[str]:
 # --- rendering -----------------------------------------------------------------------------
 
 
-def render_table(document: Mapping[str, Any], verbose: bool = False) -> str:
-    """The terminal view: one row per scenario, warnings, then the one-line verdict."""
+def render_table(
+    document: Mapping[str, Any],
+    verbose: bool = False,
+    color: bool = False,
+    why: str | None = None,
+) -> str:
+    """The terminal view: one row per scenario, warnings, then the one-line verdict.
+
+    ``color``: results and the verdict in colour (:mod:`converge.colors`). ``why``: how to see
+    the failed checks, said on one last line when a scenario is below its threshold and the
+    view is not already verbose (e.g. ``converge report -v reports/latest.json``).
+    """
     lines: list[str] = []
     scenarios = _ordered(document)
+    paint = colors.paint if color else (lambda text, _word: text)
     if scenarios:
-        headers, rows = _score_rows(document, scenarios, _one_line, lambda result: result)
+        headers, rows = _score_rows(
+            document, scenarios, _one_line, lambda result: paint(result, result)
+        )
         lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     if verbose:
         for scenario in scenarios:
@@ -266,9 +284,12 @@ def render_table(document: Mapping[str, Any], verbose: bool = False) -> str:
     warnings = warning_lines(document)
     if warnings:
         lines.append("")
-        lines.extend(warnings)
+        lines.extend(paint(line, "warning") for line in warnings)
     lines.append("")
-    lines.append(verdict(document))
+    word, _, rest = verdict(document).partition(":")
+    lines.append(paint(word, word) + ":" + rest)
+    if why and not verbose and any(not s["passed"] for s in scenarios):
+        lines.append(f"To see why: {why}")
     return "\n".join(lines) + "\n"
 
 

@@ -198,7 +198,8 @@ def test_a_failing_critical_scenario_exits_1(api, tmp_path):
     assert result.code == 1
     assert scenario_named(result.report, "Bad")["result"] == "FAIL"
     assert scenario_named(result.report, "Worse")["result"] == "INFO"
-    assert result.out.strip().splitlines()[-1].startswith("FAIL:")
+    assert result.out.strip().splitlines()[-2].startswith("FAIL:")
+    assert result.out.strip().splitlines()[-1].startswith("To see why: ")
 
 
 def test_an_unreachable_api_exits_2_and_still_writes_the_report(tmp_path):
@@ -309,7 +310,11 @@ def test_secrets_never_reach_the_terminal_or_any_file(api, tmp_path):
 def test_validate_checks_files_without_sending_requests(api, tmp_path):
     scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /health}]\n"})
     ok = converge("validate", str(tmp_path / "scenarios"), cwd=tmp_path)
-    assert ok.returncode == 0 and ok.stdout.startswith("ok: 1 scenario")
+    assert ok.returncode == 0
+    assert ok.stdout == (
+        f"valid: 1 scenario in {tmp_path / 'scenarios'} "
+        "(1 critical, 0 important, 0 nice-to-have; 1 checks)\n"
+    )
     scenarios(tmp_path, {"important/b.yaml": "name: B\nsteps: [{path: /x, bogus: 1}]\n"})
     bad = converge("validate", str(tmp_path / "scenarios"), cwd=tmp_path)
     assert bad.returncode == 2
@@ -444,3 +449,134 @@ def test_absurd_counts_are_refused_naming_the_option(tmp_path, option, value):
     assert outcome.code == 2
     assert f"argument {option}: must be from 1 to" in outcome.err
     assert "Traceback" not in outcome.err
+
+
+# --- one file, stdout, the last line, colour --------------------------------------------------
+
+
+def test_validate_and_run_take_one_scenario_file(api, tmp_path):
+    scenarios(tmp_path, {
+        "critical/health.yaml": "name: Health\nsteps: [{path: /health}]\n",
+        "important/other.yaml": "name: Other\nsteps: [{path: /nope}]\n",
+        "loose.yaml": "name: Loose\nsteps: [{path: /health}]\n",
+    })
+    one = tmp_path / "scenarios/critical/health.yaml"
+    ok = converge("validate", str(one), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"valid: 1 scenario in {one} (1 critical, 0 important")
+    loose = converge("validate", "scenarios/loose.yaml", cwd=tmp_path)
+    assert loose.returncode == 2
+    assert "scenarios/loose.yaml" in loose.stderr and "priority" in loose.stderr
+    not_yaml = tmp_path / "notes.txt"
+    not_yaml.write_text("hello")
+    refused = converge("validate", "notes.txt", cwd=tmp_path)
+    assert refused.returncode == 2 and "is not a scenario file (*.yaml, *.yml)" in refused.stderr
+
+    report = tmp_path / "out/report.json"
+    ran = converge(
+        "run", "--scenarios-dir", str(one), "--api-url", api.url, "--report-file", str(report),
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    document = json.loads(report.read_text())
+    assert [(s["file"], s["priority"]) for s in document["scenarios"]] == [
+        ("critical/health.yaml", "critical")
+    ]
+
+
+def test_report_file_dash_writes_the_json_to_stdout_and_the_rest_to_stderr(api, tmp_path):
+    scenarios(tmp_path, {"critical/bad.yaml": "name: Bad\nsteps: [{path: /nope}]\n"})
+    result = converge(
+        "run", "--scenarios-dir", "scenarios", "--api-url", api.url, "--report-file", "-",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    document = json.loads(result.stdout)  # nothing but the report
+    assert schema_problems(document) == [] and document["exit_code"] == 1
+    assert "FAIL: 1 of 1 critical scenario below threshold" in result.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_report_file_dash_on_an_exit_2_still_writes_the_json_to_stdout(tmp_path):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"})
+    result = converge(
+        "run", "--scenarios-dir", "scenarios", "--api-url", f"http://127.0.0.1:{free_port()}",
+        "--report-file", "-", cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["exit_code"] == 2
+    assert result.stderr.startswith("converge: error: the API at")
+
+
+def test_a_failing_run_ends_with_how_to_see_why(api, tmp_path):
+    scenarios(tmp_path, {"critical/bad.yaml": "name: Bad\nsteps: [{path: /nope}]\n"})
+    failing = converge(
+        "run", "--scenarios-dir", "scenarios", "--api-url", api.url,
+        "--report-file", "out/report.json", cwd=tmp_path,
+    )
+    assert failing.returncode == 1
+    last = failing.stdout.strip().splitlines()[-1]
+    assert last == "To see why: converge report -v out/report.json (or run again with --verbose)"
+    shown = converge("report", "-v", "out/report.json", cwd=tmp_path)
+    assert "x status" in shown.stdout, "the command it names shows the failed check"
+
+    verbose = converge(
+        "run", "--scenarios-dir", "scenarios", "--api-url", api.url,
+        "--report-file", "out/report.json", "-v", cwd=tmp_path,
+    )
+    assert "To see why" not in verbose.stdout, "already shown"
+    scenarios(tmp_path, {"critical/bad.yaml": "name: Good\nsteps: [{path: /health}]\n"})
+    passing = run(tmp_path, api.url)
+    assert passing.code == 0 and "To see why" not in passing.out
+
+
+def run_on_a_terminal(args: list[str], cwd: Path, **env: str) -> str:
+    """`converge` with its stdout on a pseudo-terminal, as a person sees it."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("API_URL", "NO_COLOR", "TERM")
+    }
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "converge", *args], cwd=cwd, env={**environment, **env},
+            stdout=terminal, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=60,
+            check=False,
+        )
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(controller)
+    assert process.returncode in (0, 1), process.stderr
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_unless_no_color_or_never(api, tmp_path):
+    scenarios(tmp_path, {
+        "critical/good.yaml": "name: Good\nsteps: [{path: /health}]\n",
+        "important/bad.yaml": "name: Bad\nsteps: [{path: /nope}]\n",
+    })
+    args = ["run", "--scenarios-dir", "scenarios", "--api-url", api.url, "--report-file", "r.json"]
+    coloured = run_on_a_terminal(args, tmp_path)
+    assert "\x1b[32mPASS\x1b[0m" in coloured and "\x1b[33mWARN\x1b[0m" in coloured
+    assert "\x1b[33mwarning: important scenario 'Bad'" in coloured
+    assert "\x1b[" not in run_on_a_terminal(args, tmp_path, NO_COLOR="1")
+    assert "\x1b[" not in run_on_a_terminal([*args, "--color", "never"], tmp_path)
+    forced = run_on_a_terminal([*args, "--color", "always"], tmp_path, NO_COLOR="1")
+    assert "\x1b[32mPASS" in forced, "the flag wins over the environment"
+    piped = run(tmp_path, api.url)
+    assert "\x1b[" not in piped.out, "not a terminal: no colour"
+    always_piped = run(tmp_path, api.url, "--color", "always")
+    assert "\x1b[31m" not in always_piped.out and "\x1b[33mWARN" in always_piped.out
+    report = converge("report", "r.json", "--color", "always", cwd=tmp_path)
+    assert "\x1b[32mPASS" in report.stdout
+    assert "\x1b[" not in (tmp_path / "r.json").read_text(), "never in files"

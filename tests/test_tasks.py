@@ -238,7 +238,14 @@ def test_holdouts_pull_then_validate(project: Project) -> None:
     assert (project.root / ".holdouts/critical/auth-gating.yaml").exists()
     validated = project.invoke("holdouts.validate")
     assert validated.returncode == 0, validated.stderr
-    assert validated.stdout.startswith("4 scenarios valid")
+    assert validated.stdout.startswith("valid: 4 scenarios in .holdouts (2 critical, ")
+    # The same words as `converge validate`.
+    direct = subprocess.run(
+        [sys.executable, "-m", "converge", "validate", ".holdouts"],
+        cwd=project.root, env=project.env, capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert direct.stdout == validated.stdout
 
 
 def test_holdouts_validate_reports_bad_files_with_exit_2(project: Project) -> None:
@@ -508,3 +515,17 @@ def test_scenarios_dir_by_flag_is_run_as_it_is(project: Project, http_server: Te
     assert "running the scenarios in" in result.stderr and "as they are (no pull)" in result.stderr
     assert not (project.root / ".holdouts").exists(), "nothing was pulled"
     assert (mine / "fine.yaml").read_text() == PASSING
+
+
+def test_converge_report_file_dash_prints_only_the_json_on_stdout(
+    project: Project, http_server: TestServer
+) -> None:
+    http_server.json("/ok", {"ok": True})
+    project.scenarios(fine=PASSING)
+    result = project.invoke(
+        "converge", "--no-twins", "--api-url", http_server.url, "--report-file", "-"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 0
+    assert "PASS: the critical scenario passes" in result.stderr
+    assert not (project.root / "-").exists() and not (project.root / "reports/latest.json").exists()
