@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from hypothesis import given
@@ -86,12 +87,98 @@ def test_booleans_are_not_containers():
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["a..b", "a.", ".a", "a[b]", "a[0", "a]", "a[0]b", "a[]", "a. .b", "a[٣]", "[+1]"],
+    ("text", "message"),
+    [
+        ("a..b", "two dots in a row (an empty key) (at character 3)"),
+        ("a.", "the path ends with '.' (at character 2)"),
+        (".a", "the path starts with '.' (at character 1)"),
+        ("a[b]", 'is neither a list index like [0] nor a quoted key like ["b"]'),
+        ("a[0", "'[' is never closed"),
+        ("a]", "expected '.' or '[' before ']' (at character 2)"),
+        ("a[0]b", "expected '.' or '[' before 'b' (at character 5)"),
+        ("a[]", "empty brackets '[]'"),
+        ("a. .b", "a key of only spaces (at character 3)"),
+        ("a[٣]", "is neither a list index"),
+        ("[+1]", "is neither a list index"),
+        ("filter[status]", 'nor a quoted key like ["status"]'),
+        ('a["b', 'the quoted key is never closed (no ending ")'),
+        ("a['b'c]", "expected ']' after the quoted key (at character 6)"),
+        ('a[""]', "an empty quoted key"),
+        ("a.]", "']' without a '[' before it"),
+    ],
 )
-def test_malformed_paths_are_rejected(text):
-    with pytest.raises(PathSyntaxError):
+def test_malformed_paths_are_rejected_with_the_problem_in_words(text, message):
+    with pytest.raises(PathSyntaxError) as caught:
         parse(text)
+    assert message in str(caught.value)
+    assert "malformed" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ('args["filter[status]"]', ("args", "filter[status]")),
+        ("args['a.b']", ("args", "a.b")),
+        ('["a.b"].c', ("a.b", "c")),
+        ('a.["x"]', ("a", "x")),
+        (r'a["say \"hi\""]', ("a", 'say "hi"')),
+        (r"a['back\\slash']", ("a", "back\\slash")),
+        ("a['it\"s']", ("a", 'it"s')),
+        ('a[" spaced "]', ("a", " spaced ")),
+        ('items["0"]', ("items", "0")),
+    ],
+)
+def test_quoted_keys_may_hold_dots_brackets_and_spaces(text, segments):
+    assert parse(text).segments == segments
+
+
+def test_a_quoted_key_is_a_key_never_a_list_index():
+    document = {"args": {"filter[status]": "open", "a.b": 1, "0": "zero"}, "items": ["x"]}
+    assert parse('args["filter[status]"]').resolve(document) == "open"
+    assert parse("args['a.b']").resolve(document) == 1
+    assert parse('args["0"]').resolve(document) == "zero"
+    with pytest.raises(PathMissing, match="items is a list; '0' is a quoted key, not an index"):
+        parse('items["0"]').resolve(document)
+    assert parse("items[0]").resolve(document) == "x"
+
+
+_OLD_SEGMENT = re.compile(r"(?P<key>[^.\[\]]+)|\[(?P<index>-?[0-9]+)\]")
+
+
+def _old_parse(text: str) -> tuple[str, ...] | None:
+    """The parser before quoted keys, kept as the oracle: what it accepted must not change."""
+    segments: list[str] = []
+    position = 0
+    expect_separator = False
+    while position < len(text):
+        char = text[position]
+        if expect_separator and char == ".":
+            position += 1
+            if position == len(text):
+                return None
+            expect_separator = False
+            continue
+        if expect_separator and char != "[":
+            return None
+        match = _OLD_SEGMENT.match(text, position)
+        if match is None:
+            return None
+        segment = match.group("key").strip() if match.group("key") is not None else None
+        if segment == "":
+            return None
+        segments.append(segment if segment is not None else match.group("index"))
+        position = match.end()
+        expect_separator = True
+    return tuple(segments)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab0-1. []'\"x")), max_size=14))
+def test_every_path_valid_before_quoted_keys_parses_as_it_did(text):
+    old = _old_parse(text)
+    if old is None:
+        return
+    assert parse(text).segments == old
+    assert not parse(text).quoted
 
 
 KEYS = st.text(
