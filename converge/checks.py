@@ -20,6 +20,7 @@ import regex
 from converge.model import CheckResult, CheckSpec
 from converge.paths import PathMissing
 from converge.template import UndefinedVariable, text_of
+from converge.visible import mismatch, show
 
 ACTUAL_LIMIT = 200  # characters of an actual value kept in messages and reports
 # Levels of nesting a captured value may have (as scenario.MAX_DEPTH for the files): templates,
@@ -152,8 +153,8 @@ def _contains(spec: CheckSpec, response: Response, variables: Mapping[str, Any])
     needle = text_of(_render_expected(spec, variables))
     if needle in response.text:
         return _pass(spec, needle, needle)
-    body = shorten(response.text) if response.text else "empty"
-    message = f"body does not contain {needle!r}; body: {body}"
+    body = show(response.text) if response.text else "empty"
+    message = f"body does not contain {show(needle)}; body: {body}"
     return _fail(spec, needle, shorten(response.text), message)
 
 
@@ -189,7 +190,7 @@ def _matches(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) 
         spec,
         pattern,
         _short_value(value),
-        f"{spec.target} = {shorten(subject)} does not match /{pattern}/",
+        f"{spec.target} = {show(value)} does not match /{pattern}/",
     )
 
 
@@ -204,7 +205,7 @@ def _equals(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -
         spec,
         expected,
         _short_value(value),
-        f"{spec.target}: expected {_show(expected)}, got {_show(value)}",
+        f"{spec.target}: {mismatch(expected, value)}",
     )
 
 
@@ -355,9 +356,3 @@ def _short_value(value: Any) -> Any:
         return value if len(text) <= ACTUAL_LIMIT else shorten(text)
     return value
 
-
-def _show(value: Any) -> str:
-    """A value as the user wrote it in YAML/JSON: strings quoted, the rest as JSON text."""
-    if isinstance(value, str):
-        return json.dumps(shorten(value), ensure_ascii=False)
-    return shorten(text_of(value))

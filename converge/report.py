@@ -27,6 +27,7 @@ from converge.errors import ReportError
 from converge.model import TIERS, Gate, Priority, RunResult, ScenarioResult, StepResult
 from converge.redact import Redactor
 from converge.scoring import run_satisfaction
+from converge.visible import show
 
 REPORT_FORMAT = 1
 STICKY_MARKER = "<!-- converge-report -->"
@@ -614,7 +615,7 @@ def _s(count: int) -> str:
 def _text(value: Any) -> str:
     if value is None:
         return "(nothing)"
-    return json.dumps(value, ensure_ascii=False)
+    return show(value)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C1 too: U+009B is a CSI on some terminals
