@@ -39,7 +39,7 @@ critical/status-wrong-type.yaml:5: $.steps[0].expect.status: expected an integer
 critical/steps-not-a-list.yaml:2: $.steps: expected a list, got text ('GET /health')
 critical/unknown-key.yaml:8: $.steps[0].expect: 'stauts' is not allowed here (did you mean 'status'?)
 empty.yaml:1: $: the file is empty: a scenario needs a name and steps
-important/bad-field-path.yaml:6: $.steps[0].expect.body_equals: field path 'usage..used': empty or malformed segment at 6
+important/bad-field-path.yaml:6: $.steps[0].expect.body_equals: field path 'usage..used': two dots in a row (an empty key) (at character 7)
 important/bad-regex.yaml:9: $.steps[0].expect.body_matches.email: invalid regular expression: unterminated character set at position 6
 important/expect-empty-list.yaml:5: $.steps[0].expect.body_contains: must not be empty
 important/expect-empty.yaml:4: $.steps[0].expect: must not be empty
@@ -57,7 +57,7 @@ misc/wrong-folder-no-priority.yaml:2: $: no priority: add 'priority: critical | 
 nice-to-have/bad-capture-name.yaml:5: $.steps[0].capture: 'user-id' is not a variable name (letters, digits and _, not starting with a digit)
 nice-to-have/bad-capture-source.yaml:5: $.steps[0].capture.user_id: 'body.id' must be "response.<field path>" (for example response.items.0.id)
 nice-to-have/bad-tagged-value.yaml:4: $.steps[0].timeout: 'soon' is not a valid !!float
-nice-to-have/capture-bad-path.yaml:5: $.steps[0].capture.first: field path 'items[0.id': empty or malformed segment at 5
+nice-to-have/capture-bad-path.yaml:5: $.steps[0].capture.first: field path 'items[0.id': '[' is never closed (at character 6)
 nice-to-have/capture-builtin.yaml:5: $.steps[0].capture: 'api_url' is a built-in variable; capture the value under another name
 nice-to-have/control-character.yaml:4: $: YAML syntax error: character U+0001 is not allowed
 nice-to-have/duplicate-key.yaml:7: $.steps[0].expect: duplicate key 'status' (first at line 5); YAML would silently keep only the last one
