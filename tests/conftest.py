@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 pytest_plugins = [
+    "tests.support.asgi",  # first: the modules below import it
+    "tests.support.stripe_responses",  # before the stack module, which imports it
     "tests.support.processes",
     "tests.support.servers",
     "tests.support.stack",
+    "tests.support.stripe_twin",
     "tests.support.supabase",
 ]

@@ -431,10 +431,11 @@ def test_upgrade_flow_raises_the_tier_through_the_signed_webhook(
     )
     assert completed.status_code == 200, completed.text
     deliveries = completed.json()["deliveries"]
-    assert [(d["type"], d["status"]) for d in deliveries] == [
-        ("checkout.session.completed", 200),
-        ("customer.subscription.updated", 200),
-    ]
+    assert all(d["status"] == 200 for d in deliveries), deliveries
+    delivered = {d["type"] for d in deliveries}
+    assert {"checkout.session.completed", "customer.subscription.created", "invoice.paid"} <= (
+        delivered
+    )
     me = api.get("/v1/me", headers=bearer(user)).json()
     assert me["tier"] == "pro"
     assert me["usage"]["limit"] is None

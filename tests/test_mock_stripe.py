@@ -1,325 +1,302 @@
-"""mock-stripe against the official ``stripe`` SDK, raw form posts, and a real webhook receiver."""
+"""mock-stripe's request pipeline, through the official ``stripe`` SDK and raw form posts.
+
+Stripe's documented behaviours (``tests/stripe_behaviours.py``) each run here
+against the twin; the tests below pin the pipeline's details: keys, versions, accounts,
+idempotency, parameters, errors, pagination, expand, search, unknown and unsupported operations.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import base64
 
 import httpx
 import pytest
 import stripe
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from converge_twins.mock_stripe.app import create_app
 from converge_twins.mock_stripe.forms import decode
-from tests.support.asgi import serve_asgi
-
-KEY = "sk_test_converge"
-SECRET = "whsec_test_secret_for_the_twin"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+from tests.stripe_behaviours import BEHAVIOURS, Behaviour, Context
+from tests.stripe_behaviours import run as run_behaviour
+from tests.support.stripe_twin import KEY, StripeTwin, open_checkout, recurring_price
 
 
-@dataclass
-class Receiver:
-    """A real HTTP endpoint that keeps what mock-stripe delivered to it."""
-
-    status: int = 200
-    deliveries: list[tuple[bytes, str]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def hook(request: Request) -> Response:
-            self.deliveries.append((await request.body(), request.headers["stripe-signature"]))
-            return Response(status_code=self.status)
-
-        return Starlette(routes=[Route("/v1/billing/webhook", hook, methods=["POST"])])
+@pytest.mark.parametrize("behaviour", BEHAVIOURS, ids=[b.name for b in BEHAVIOURS])
+def test_documented_behaviour_holds_through_the_sdk(behaviour: Behaviour, stripe_sdk):
+    assert run_behaviour(behaviour, Context(stripe_sdk, tag="t1")) is None
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    sink = Receiver()
-    with serve_asgi(sink.app()) as base:
-        yield sink, f"{base}/v1/billing/webhook"
+def test_a_behaviour_that_does_not_hold_is_reported(stripe_sdk):
+    def wrong(ctx: Context) -> None:
+        ctx.client.v1.customers.retrieve("cus_nope")
 
-
-@pytest.fixture
-def url(receiver) -> Iterator[str]:
-    env = {"STRIPE_WEBHOOK_URL": receiver[1], "STRIPE_WEBHOOK_SECRET": SECRET, "TWIN_SEED": "s"}
-    with serve_asgi(create_app(env)) as base:
-        yield base
-
-
-@pytest.fixture
-def client(url: str) -> stripe.StripeClient:
-    return stripe.StripeClient(KEY, base_addresses={"api": url}, max_network_retries=0)
-
-
-def subscription_price(client: stripe.StripeClient, **extra: str) -> stripe.Price:
-    params = {
-        "currency": "usd",
-        "unit_amount": 1900,
-        "recurring": {"interval": "month"},
-        "product_data": {"name": "Gravix Pro"},
-        **extra,
-    }
-    return client.v1.prices.create(params=params)  # type: ignore[arg-type]
-
-
-def open_checkout(client: stripe.StripeClient, **extra: object) -> stripe.checkout.Session:
-    price = subscription_price(client)
-    params = {
-        "mode": "subscription",
-        "line_items": [{"price": price.id, "quantity": 1}],
-        "success_url": "http://127.0.0.1/ok",
-        "cancel_url": "http://127.0.0.1/cancel",
-        "client_reference_id": "user-1",
-        "metadata": {"user_id": "user-1", "tier": "pro"},
-        **extra,
-    }
-    return client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
-
-
-def test_sdk_creates_and_retrieves_a_customer(client):
-    created = client.v1.customers.create(
-        params={"email": "ada@example.com", "metadata": {"user_id": "u1"}}
+    failure = run_behaviour(
+        Behaviour("wrong", "expects a missing customer", wrong), Context(stripe_sdk, tag="t2")
     )
-    assert created.id.startswith("cus_")
-    assert created.object == "customer"
-    assert created.metadata["user_id"] == "u1"
-    fetched = client.v1.customers.retrieve(created.id)
-    assert fetched.email == "ada@example.com"
-    listed = client.v1.customers.list(params={"email": "ada@example.com"})
-    assert [c.id for c in listed.data] == [created.id]
+    assert failure is not None and "InvalidRequestError (404)" in failure
 
 
-def test_sdk_creates_a_recurring_price_with_its_product(client):
-    price = subscription_price(client, lookup_key="pro_monthly")
-    assert price.id.startswith("price_")
-    assert price.type == "recurring"
-    assert price.recurring is not None and price.recurring.interval == "month"
-    product = client.v1.products.retrieve(str(price.product))
-    assert product.name == "Gravix Pro"
-    found = client.v1.prices.list(params={"lookup_keys": ["pro_monthly"]})
-    assert [p.id for p in found.data] == [price.id]
+# --- keys ---------------------------------------------------------------------------------------
 
 
-def test_sdk_checkout_session_is_open_with_a_url(client, url):
-    session = open_checkout(client, customer_email="ada@example.com")
-    assert session.id.startswith("cs_test_")
-    assert session.status == "open"
-    assert session.mode == "subscription"
-    assert session.url is not None and session.url.startswith(url)
-    assert session.amount_total == 1900
-    assert httpx.get(session.url).status_code == 200
-    items = client.v1.checkout.sessions.line_items.list(session.id)
-    assert items.data[0].quantity == 1
-
-
-def test_completing_checkout_delivers_signed_webhooks(client, url, receiver):
-    sink, _ = receiver
-    session = open_checkout(client, customer_email="ada@example.com")
-    completed = httpx.post(f"{url}/_twin/checkout/{session.id}/complete")
-    assert completed.status_code == 200
-    outcome = completed.json()
-    assert [d["status"] for d in outcome["deliveries"]] == [200, 200]
-    events = [
-        stripe.Webhook.construct_event(payload, signature, SECRET)
-        for payload, signature in sink.deliveries
-    ]
-    assert [event.type for event in events] == [
-        "checkout.session.completed",
-        "customer.subscription.updated",
-    ]
-    checkout = events[0].data.object
-    assert checkout["status"] == "complete"
-    assert checkout["client_reference_id"] == "user-1"
-    assert checkout["metadata"]["tier"] == "pro"
-    subscription = events[1].data.object
-    assert subscription["status"] == "active"
-    assert subscription["id"] == checkout["subscription"]
-    assert events[1].data.previous_attributes["status"] == "incomplete"
-    refreshed = client.v1.checkout.sessions.retrieve(session.id)
-    assert refreshed.status == "complete"
-    assert refreshed.payment_status == "paid"
-    assert client.v1.subscriptions.retrieve(str(refreshed.subscription)).status == "active"
-    assert client.v1.customers.retrieve(str(refreshed.customer)).email == "ada@example.com"
-
-
-def test_a_wrong_secret_fails_verification(client, url, receiver):
-    sink, _ = receiver
-    session = open_checkout(client)
-    httpx.post(f"{url}/_twin/checkout/{session.id}/complete")
-    payload, signature = sink.deliveries[0]
-    with pytest.raises(stripe.SignatureVerificationError):
-        stripe.Webhook.construct_event(payload, signature, "whsec_other")
-
-
-def test_a_completed_session_cannot_complete_again(client, url):
-    session = open_checkout(client)
-    assert httpx.post(f"{url}/_twin/checkout/{session.id}/complete").status_code == 200
-    assert httpx.post(f"{url}/_twin/checkout/{session.id}/complete").status_code == 409
-
-
-def test_failed_delivery_is_journaled_not_raised(client, url, receiver):
-    sink, _ = receiver
-    sink.status = 500
-    session = open_checkout(client)
-    completed = httpx.post(f"{url}/_twin/checkout/{session.id}/complete")
-    assert completed.status_code == 200
-    httpx.post(f"{url}/_twin/webhooks", json={"url": "http://127.0.0.1:9/nowhere"})
-    second = open_checkout(client)
-    refused = httpx.post(f"{url}/_twin/checkout/{second.id}/complete").json()["deliveries"]
-    assert refused[0]["status"] is None
-    assert refused[0]["error"]
-    journal = httpx.get(f"{url}/_twin/journal", params={"kind": "webhook"}).json()["entries"]
-    assert [entry["status"] for entry in journal] == [500, 500, None, None]
-    assert all(entry["error"] for entry in journal)
-
-
-def test_stale_clock_makes_signatures_fail_tolerance(client, url, receiver):
-    sink, _ = receiver
-    httpx.post(f"{url}/_twin/clock", json={"advance": -3600})
-    session = open_checkout(client)
-    httpx.post(f"{url}/_twin/checkout/{session.id}/complete")
-    payload, signature = sink.deliveries[0]
-    with pytest.raises(stripe.SignatureVerificationError):
-        stripe.Webhook.construct_event(payload, signature, SECRET)
-
-
-def test_sdk_billing_portal_session(client, url):
-    customer = client.v1.customers.create(params={"email": "p@example.com"})
-    portal = client.v1.billing_portal.sessions.create(
-        params={"customer": customer.id, "return_url": "http://127.0.0.1/account"}
-    )
-    assert portal.object == "billing_portal.session"
-    assert portal.url.startswith(url)
-
-
-def test_sdk_cancel_subscription_delivers_deleted_event(client, url, receiver):
-    sink, _ = receiver
-    customer = client.v1.customers.create(params={"email": "c@example.com"})
-    price = subscription_price(client)
-    subscription = client.v1.subscriptions.create(
-        params={"customer": customer.id, "items": [{"price": price.id}]}
-    )
-    assert subscription.status == "active"
-    canceled = client.v1.subscriptions.cancel(subscription.id)
-    assert canceled.status == "canceled"
-    deadline = time.monotonic() + 5
-    while len(sink.deliveries) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    types = [stripe.Webhook.construct_event(p, s, SECRET).type for p, s in sink.deliveries]
-    assert types == ["customer.subscription.created", "customer.subscription.deleted"]
-
-
-def test_live_key_is_refused_with_stripes_401(url):
+def test_live_key_is_refused_with_stripes_401(stripe_twin: StripeTwin):
     client = stripe.StripeClient(
-        "sk_live_abcdefghijklmnop", base_addresses={"api": url}, max_network_retries=0
+        "sk_live_abcdefghijklmnop", base_addresses={"api": stripe_twin.url}, max_network_retries=0
     )
     with pytest.raises(stripe.AuthenticationError) as caught:
         client.v1.customers.create(params={"email": "x@example.com"})
     assert caught.value.http_status == 401
-    body = httpx.get(
-        f"{url}/v1/customers", headers={"Authorization": "Bearer sk_live_abcdefghijklmnop"}
+    body = stripe_twin.api(
+        "GET", "/v1/customers", headers={"Authorization": "Bearer sk_live_abcdefghijklmnop"}
     ).json()
     assert body["error"]["type"] == "invalid_request_error"
     assert body["error"]["message"].startswith("Invalid API Key provided: sk_live_")
     assert "abcdefghijkl" not in body["error"]["message"]
 
 
-def test_missing_key_is_401(url):
-    response = httpx.get(f"{url}/v1/customers")
+def test_missing_key_is_401(stripe_twin: StripeTwin):
+    response = httpx.get(f"{stripe_twin.url}/v1/customers")
     assert response.status_code == 401
     assert response.json()["error"]["message"].startswith("You did not provide an API key")
 
 
-def test_missing_object_is_resource_missing(client):
-    with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.customers.retrieve("cus_nope")
-    assert caught.value.http_status == 404
-    assert caught.value.code == "resource_missing"
-
-
-def test_missing_and_unknown_params_name_the_param(url):
-    missing = httpx.post(
-        f"{url}/v1/checkout/sessions", data={"success_url": "http://x"}, headers=AUTH
+def test_publishable_key_is_refused(stripe_twin: StripeTwin):
+    response = stripe_twin.api(
+        "GET", "/v1/customers", headers={"Authorization": "Bearer pk_test_abcdefghijkl"}
     )
+    assert response.status_code == 401
+    assert "publishable API key" in response.json()["error"]["message"]
+
+
+def test_basic_auth_with_the_key_as_user_works(stripe_twin: StripeTwin):
+    token = base64.b64encode(f"{KEY}:".encode()).decode()
+    response = stripe_twin.api("GET", "/v1/customers", headers={"Authorization": f"Basic {token}"})
+    assert response.status_code == 200
+
+
+# --- versions and accounts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [
+        ("2020-08-27", True),
+        ("2024-06-20", True),
+        ("2025-03-31.basil", True),
+        (stripe.api_version, True),
+        ("2020-13-45", False),
+        ("2019-2-19", False),
+        ("2025-03-31", False),  # named era without its name
+        ("2020-08-27.basil", False),  # a name before names existed
+        ("2025-03-31.zinnia", False),
+        ("2099-01-01.endive", False),  # after the twin's newest version
+        ("latest", False),
+    ],
+)
+def test_stripe_version_is_checked(stripe_twin: StripeTwin, version, accepted):
+    response = stripe_twin.api("GET", "/v1/customers", headers={"Stripe-Version": version})
+    if accepted:
+        assert response.status_code == 200
+        assert response.headers["stripe-version"] == version
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == f"Invalid Stripe API version: {version}"
+
+
+def test_connected_accounts_are_isolated_and_unknown_ones_refused(
+    stripe_twin: StripeTwin, stripe_sdk
+):
+    account = stripe_twin.control("POST", "/accounts", json={}).json()["id"]
+    mine = stripe_sdk.v1.customers.create(
+        params={"email": "connected@example.com"}, options={"stripe_account": account}
+    )
+    assert mine.id.startswith("cus_")
+    platform = stripe_sdk.v1.customers.list()
+    assert mine.id not in [c.id for c in platform.data]
+    connected = stripe_sdk.v1.customers.list(options={"stripe_account": account})
+    assert [c.id for c in connected.data] == [mine.id]
+    events = stripe_sdk.v1.events.list(options={"stripe_account": account})
+    assert events.data[0]["account"] == account
+    with pytest.raises(stripe.PermissionError) as caught:
+        stripe_sdk.v1.customers.list(options={"stripe_account": "acct_unknown000000"})
+    assert caught.value.error is not None and caught.value.error.code == "account_invalid"
+    listed = stripe_twin.control("GET", "/accounts").json()
+    assert listed["connected"] == [account]
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+
+def test_idempotency_key_replays_the_same_response(stripe_twin: StripeTwin):
+    headers = {"Idempotency-Key": "key-1"}
+    first = stripe_twin.api(
+        "POST", "/v1/customers", data={"email": "i@example.com"}, headers=headers
+    )
+    again = stripe_twin.api(
+        "POST", "/v1/customers", data={"email": "i@example.com"}, headers=headers
+    )
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["original-request"] == first.headers["request-id"]
+    assert len(stripe_twin.api("GET", "/v1/customers").json()["data"]) == 1
+
+
+def test_parameter_errors_are_not_replayed(stripe_twin: StripeTwin):
+    headers = {"Idempotency-Key": "key-bad"}
+    bad = stripe_twin.api("POST", "/v1/customers", data={"emial": "x"}, headers=headers)
+    assert bad.status_code == 400
+    good = stripe_twin.api(
+        "POST", "/v1/customers", data={"email": "x@example.com"}, headers=headers
+    )
+    assert good.status_code == 200
+
+
+def test_idempotency_keys_expire_after_a_day(stripe_twin: StripeTwin):
+    headers = {"Idempotency-Key": "key-day"}
+    stripe_twin.api("POST", "/v1/customers", data={"email": "a@example.com"}, headers=headers)
+    stripe_twin.advance(86_400)
+    other = stripe_twin.api(
+        "POST", "/v1/customers", data={"email": "b@example.com"}, headers=headers
+    )
+    assert other.status_code == 200
+    assert "idempotent-replayed" not in other.headers
+
+
+def test_idempotency_keys_belong_to_one_account(stripe_twin: StripeTwin):
+    account = stripe_twin.control("POST", "/accounts", json={"id": "acct_second0000000"}).json()[
+        "id"
+    ]
+    headers = {"Idempotency-Key": "shared"}
+    first = stripe_twin.api(
+        "POST", "/v1/customers", data={"email": "a@example.com"}, headers=headers
+    )
+    other = stripe_twin.api(
+        "POST",
+        "/v1/customers",
+        data={"email": "b@example.com"},
+        headers={**headers, "Stripe-Account": account},
+    )
+    assert other.status_code == 200
+    assert other.json()["id"] != first.json()["id"]
+
+
+# --- parameters and errors ----------------------------------------------------------------------
+
+
+def test_missing_and_unknown_params_name_the_param(stripe_twin: StripeTwin):
+    missing = stripe_twin.api("POST", "/v1/checkout/sessions", data={"success_url": "http://x"})
     assert missing.status_code == 400
     assert missing.json()["error"]["param"] == "mode"
     assert missing.json()["error"]["code"] == "parameter_missing"
-    unknown = httpx.post(f"{url}/v1/customers", data={"emial": "x@example.com"}, headers=AUTH)
-    assert unknown.json()["error"] == {
-        "message": "Received unknown parameter: emial",
-        "type": "invalid_request_error",
-        "code": "parameter_unknown",
-        "param": "emial",
-    }
-
-
-def test_subscription_mode_needs_a_recurring_price(client):
-    price = client.v1.prices.create(
-        params={"currency": "usd", "unit_amount": 500, "product_data": {"name": "One-off"}}
+    unknown = stripe_twin.api("POST", "/v1/customers", data={"emial": "x@example.com"})
+    error = unknown.json()["error"]
+    assert error["message"] == "Received unknown parameter: emial"
+    assert (error["code"], error["param"], error["type"]) == (
+        "parameter_unknown",
+        "emial",
+        "invalid_request_error",
     )
-    with pytest.raises(stripe.InvalidRequestError):
-        client.v1.checkout.sessions.create(
-            params={
-                "mode": "subscription",
-                "line_items": [{"price": price.id, "quantity": 1}],
-                "success_url": "http://127.0.0.1/ok",
-            }
+    assert error["doc_url"] == "https://stripe.com/docs/error-codes/parameter-unknown"
+    assert unknown.headers["request-id"] in error["request_log_url"]
+
+
+def test_a_json_body_is_refused_as_stripe_refuses_it(stripe_twin: StripeTwin):
+    response = stripe_twin.api("POST", "/v1/customers", json={"email": "j@example.com"})
+    assert response.status_code == 400
+    assert "unsupported Content-Type" in response.json()["error"]["message"]
+
+
+def test_invalid_currency_and_amount_are_refused(stripe_sdk):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_sdk.v1.prices.create(
+            params={"currency": "xyz", "unit_amount": 100, "product_data": {"name": "x"}}
         )
+    assert caught.value.param == "currency"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_sdk.v1.prices.create(
+            params={"currency": "usd", "unit_amount": -1, "product_data": {"name": "x"}}
+        )
+    assert caught.value.param == "unit_amount"
 
 
-def test_idempotency_key_replays_the_same_response(url):
-    headers = {**AUTH, "Idempotency-Key": "key-1"}
-    first = httpx.post(f"{url}/v1/customers", data={"email": "i@example.com"}, headers=headers)
-    again = httpx.post(f"{url}/v1/customers", data={"email": "i@example.com"}, headers=headers)
-    assert again.json() == first.json()
-    assert again.headers["idempotent-replayed"] == "true"
-    listed = httpx.get(f"{url}/v1/customers", headers=AUTH).json()["data"]
-    assert len(listed) == 1
-
-
-def test_idempotency_key_with_other_params_is_an_idempotency_error(url, client):
-    headers = {**AUTH, "Idempotency-Key": "key-2"}
-    httpx.post(f"{url}/v1/customers", data={"email": "a@example.com"}, headers=headers)
-    other = httpx.post(f"{url}/v1/customers", data={"email": "b@example.com"}, headers=headers)
-    assert other.status_code == 400
-    assert other.json()["error"]["type"] == "idempotency_error"
-    client.v1.customers.create(
-        params={"email": "a@example.com"}, options={"idempotency_key": "key-3"}
+def test_unknown_path_is_unrecognized_and_unsupported_operation_named(stripe_twin: StripeTwin):
+    unknown = stripe_twin.api("DELETE", "/v1/customerz/x")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["message"].startswith(
+        "Unrecognized request URL (DELETE: /v1/customerz/x)."
     )
-    with pytest.raises(stripe.IdempotencyError):
-        client.v1.customers.create(
-            params={"email": "z@example.com"}, options={"idempotency_key": "key-3"}
-        )
+    wrong_method = stripe_twin.api("PUT", "/v1/customers")
+    assert wrong_method.status_code == 404
+    unsupported = stripe_twin.api("POST", "/v1/payment_intents/pi_1/verify_microdeposits")
+    assert unsupported.status_code == 400
+    error = unsupported.json()["error"]
+    assert "payment_intents.verify_microdeposits" in error["message"]
+    assert error["code"] == "twin_unsupported_operation"
+    assert "doc_url" not in error
+    elsewhere = stripe_twin.api("GET", "/v1/coupons")
+    assert elsewhere.status_code == 400
+    assert "coupons.list" in elsewhere.json()["error"]["message"]
 
 
-def test_lists_are_newest_first_and_paginate(client):
-    ids = [client.v1.customers.create(params={"name": str(n)}).id for n in range(3)]
-    page = client.v1.customers.list(params={"limit": 2})
-    assert [c.id for c in page.data] == [ids[2], ids[1]]
-    assert page.has_more is True
-    rest = client.v1.customers.list(params={"limit": 2, "starting_after": ids[1]})
-    assert [c.id for c in rest.data] == [ids[0]]
+def test_search_is_not_mistaken_for_an_object_id(stripe_sdk):
+    customer = stripe_sdk.v1.customers.create(params={"email": "s@example.com", "name": "Ada"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_sdk.v1.customers.search(params={"query": "name~'ad'"})  # ~ takes 3 characters
+    assert caught.value.param == "query"
+    found = stripe_sdk.v1.customers.search(params={"query": "name~'Ada' OR email:'nobody'"})
+    assert [c.id for c in found.data] == [customer.id]
 
 
-def test_same_seed_gives_the_same_ids_after_reset(url, client):
-    first = client.v1.customers.create(params={"email": "d@example.com"}).id
-    httpx.post(f"{url}/_twin/reset")
-    assert client.v1.customers.create(params={"email": "d@example.com"}).id == first
-
-
-def test_fault_answers_with_a_stripe_error_body(url, client):
-    httpx.post(
-        f"{url}/_twin/faults", json={"method": "POST", "path": "/v1/customers", "status": 429}
+def test_fault_answers_with_a_stripe_error_body(stripe_twin: StripeTwin, stripe_sdk):
+    stripe_twin.control(
+        "POST", "/faults", json={"method": "POST", "path": "/v1/customers", "status": 429}
     )
     with pytest.raises(stripe.RateLimitError) as caught:
-        client.v1.customers.create(params={"email": "r@example.com"})
-    assert caught.value.error is not None and caught.value.error.type == "rate_limit_error"
+        stripe_sdk.v1.customers.create(params={"email": "r@example.com"})
+    assert caught.value.error is not None and caught.value.error.code == "rate_limit"
+
+
+def test_same_seed_gives_the_same_ids_after_reset(stripe_twin: StripeTwin, stripe_sdk):
+    first = stripe_sdk.v1.customers.create(params={"email": "d@example.com"}).id
+    stripe_twin.control("POST", "/reset")
+    assert stripe_sdk.v1.customers.create(params={"email": "d@example.com"}).id == first
+    assert stripe_sdk.v1.customers.list().data[0].id == first
+
+
+def test_list_filters_by_created_range(stripe_twin: StripeTwin, stripe_sdk):
+    old = stripe_sdk.v1.customers.create(params={"name": "old"})
+    stripe_twin.advance(3600)
+    new = stripe_sdk.v1.customers.create(params={"name": "new"})
+    recent = stripe_sdk.v1.customers.list(params={"created": {"gt": old.created}})
+    assert [c.id for c in recent.data] == [new.id]
+    early = stripe_sdk.v1.customers.list(params={"created": {"lte": old.created}})
+    assert [c.id for c in early.data] == [old.id]
+
+
+def test_expand_on_a_list_needs_the_data_prefix(stripe_twin: StripeTwin):
+    response = stripe_twin.api("GET", "/v1/subscriptions", params={"expand[]": "customer"})
+    assert response.status_code == 400
+    assert "try expanding 'data.customer'" in response.json()["error"]["message"]
+
+
+def test_expand_line_items_of_a_checkout_session(stripe_sdk):
+    session = open_checkout(stripe_sdk)
+    expanded = stripe_sdk.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["line_items"]}
+    )
+    assert expanded.line_items is not None
+    assert [item.quantity for item in expanded.line_items.data] == [1]
+    plain = stripe_sdk.v1.checkout.sessions.retrieve(session.id)
+    assert "line_items" not in plain
+
+
+def test_search_total_count_only_when_expanded(stripe_twin: StripeTwin, stripe_sdk):
+    recurring_price(stripe_sdk)
+    query = {"query": "currency:'usd'"}
+    plain = stripe_twin.api("GET", "/v1/prices/search", params=query).json()
+    assert "total_count" not in plain
+    counted = stripe_twin.api(
+        "GET", "/v1/prices/search", params={**query, "expand[]": "total_count"}
+    ).json()
+    assert counted["total_count"] == 1
 
 
 def test_decode_reads_bracket_notation():
@@ -335,9 +312,3 @@ def test_decode_reads_bracket_notation():
         "metadata": {"k": "v"},
         "expand": ["a", "b"],
     }
-
-
-def test_metadata_update_merges_and_empty_value_deletes(client):
-    customer = client.v1.customers.create(params={"metadata": {"a": "1", "b": "2"}})
-    updated = client.v1.customers.update(customer.id, params={"metadata": {"a": "", "c": "3"}})
-    assert updated.metadata.to_dict() == {"b": "2", "c": "3"}

@@ -3,7 +3,9 @@
 ``serve_asgi(app)`` is a context manager yielding the base URL; the ``asgi_server`` fixture
 serves any number of apps for one test and stops them all afterwards, checking each server
 thread really ended. The socket is bound before uvicorn starts, so there is no window in which
-another process could take the port.
+another process could take the port. Every app served first passes through ``APP_WRAPPERS``
+(functions returning the app itself or a wrapper), which is how the suite validates every
+response of a twin against its service's published specification.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import uvicorn
 from starlette.types import ASGIApp
 
 STARTUP_SECONDS = 10.0
+APP_WRAPPERS: list[Callable[[ASGIApp], ASGIApp]] = []
 
 
 @contextmanager
 def serve_asgi(app: ASGIApp) -> Iterator[str]:
+    for wrap in APP_WRAPPERS:
+        app = wrap(app)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

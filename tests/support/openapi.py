@@ -5,7 +5,8 @@ spec's server path), picks the response the status selects and validates the JSO
 its schema with jsonschema. Three readings of OpenAPI 3.0 are made explicit here because the
 published documents rely on them:
 
-- ``nullable: true`` also allows ``null`` (OpenAPI 3.0 has no ``null`` type of its own);
+- ``nullable: true`` also allows ``null`` (OpenAPI 3.0 has no ``null`` type of its own), on a
+  typed schema as on an ``anyOf`` or ``allOf`` (Stripe's expandable fields are nullable anyOfs);
 - ``oneOf`` is checked as ``anyOf``: GoTrue's ``/signup`` answer is ``oneOf`` two schemas with no
   required fields, which every object matches both of, so read strictly no answer could pass;
 - a 3xx answer is a redirect whatever its exact code: GoTrue documents ``302`` for ``/verify``
@@ -56,13 +57,13 @@ def _email(value: object) -> bool:
     return not isinstance(value, str) or "@" in value
 
 
-def _to_json_schema(node: Any) -> Any:
+def to_json_schema(node: Any) -> Any:
     """OpenAPI 3.0 schema objects -> JSON Schema 2020-12 (see the module docstring)."""
     if isinstance(node, list):
-        return [_to_json_schema(item) for item in node]
+        return [to_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    converted = {key: _to_json_schema(value) for key, value in node.items()}
+    converted = {key: to_json_schema(value) for key, value in node.items()}
     if "oneOf" in converted:
         converted["anyOf"] = converted.pop("oneOf")
         converted.pop("discriminator", None)
@@ -70,6 +71,11 @@ def _to_json_schema(node: Any) -> Any:
         kind = converted.get("type")
         if isinstance(kind, str):
             converted["type"] = [kind, "null"]
+        elif "anyOf" in converted:
+            converted["anyOf"] = [*converted["anyOf"], {"type": "null"}]
+        elif "allOf" in converted:
+            both = converted.pop("allOf")
+            converted = {"anyOf": [{"allOf": both}, {"type": "null"}], **converted}
         if "enum" in converted:
             converted["enum"] = [*converted["enum"], None]
     return converted
@@ -126,7 +132,7 @@ class OpenAPISpec:
 
     @cached_property
     def components(self) -> Any:
-        return _to_json_schema(self.document.get("components", {}))
+        return to_json_schema(self.document.get("components", {}))
 
     def operation(self, method: str, path: str) -> Operation | None:
         if not path.startswith(self.prefix + "/"):
@@ -147,7 +153,7 @@ class OpenAPISpec:
 
     def _validator(self, key: str, schema: Any) -> Draft202012Validator:
         if key not in self._validators:
-            root = {"allOf": [_to_json_schema(schema)], "components": self.components}
+            root = {"allOf": [to_json_schema(schema)], "components": self.components}
             self._validators[key] = Draft202012Validator(root, format_checker=FORMATS)
         return self._validators[key]
 

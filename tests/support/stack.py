@@ -3,24 +3,30 @@
 ``reference_stack`` starts it with the process backend in a temporary state directory, yields
 its URLs, and after the session takes it down and checks that every process is gone. Tests that
 need the real apps use it; it skips (saying why) while an app of the stack is not importable.
+Its mock-stripe validates every response it gives against Stripe's spec (see
+``tests/support/stripe_responses.py``); the session fails when one broke it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from converge._process_backend import STATE_FILE, ProcessBackend
-from converge.twins import SERVICES, ServiceStatus, TwinsConfig
+from converge.twins import SERVICES, Service, ServiceStatus, TwinsConfig
 from tests.support.processes import kill_groups, wait_gone
+from tests.support.stripe_responses import PROBLEMS_FILE_VARIABLE
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,14 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
     missing = missing_apps()
     if missing:
         pytest.skip(f"the reference stack is incomplete, not importable: {', '.join(missing)}")
-    config = TwinsConfig(backend="process", state_dir=tmp_path_factory.mktemp("stack") / "state")
+    folder = tmp_path_factory.mktemp("stack")
+    problems = folder / "stripe-spec-problems.txt"
+    problems.touch()
+    config = TwinsConfig(
+        backend="process",
+        state_dir=folder / "state",
+        services=tuple(validating_stripe(service, problems) for service in SERVICES),
+    )
     backend = ProcessBackend(config)
     statuses = backend.up()
     pids = recorded_pids(config.state_dir)
@@ -80,9 +93,25 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
             kill_groups(pids)  # never leak processes into the machine, even on failure
     assert not left, f"the reference stack left processes running: {left}"
     assert not (config.state_dir / STATE_FILE).exists(), "down() left the state file behind"
+    broken = problems.read_text(encoding="utf-8").splitlines()
+    assert not broken, "mock-stripe broke Stripe's spec:\n" + "\n".join(broken[:20])
 
 
-FIXTURE = Path(__file__).resolve().parents[2] / "holdouts-fixture"
+def validating_stripe(service: Service, problems: Path) -> Service:
+    """mock-stripe started through the validating factory; the other services unchanged."""
+    if service.name != "mock-stripe":
+        return service
+    wiring = service.env
+
+    def env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        return {**wiring(urls, config), PROBLEMS_FILE_VARIABLE: str(problems), "PYTHONPATH": path}
+
+    factory = "tests.support.stripe_responses:create_validating_app"
+    return replace(service, factory=factory, env=env)
+
+
+FIXTURE = ROOT / "holdouts-fixture"
 
 
 def fixture_scores(
