@@ -96,3 +96,41 @@ def test_field_coverage_counts_the_current_fields():
     product = {key: value for key, value in fixtures()["product"].items() if key != "url"}
     present, total, missing = field_coverage("product", product)
     assert (present, total, missing) == (total - 1, len(fixtures()["product"]), ["url"])
+
+
+def test_the_suite_notices_a_twin_response_that_breaks_the_spec(stripe_twin, stripe_sdk):
+    from tests.support.stripe_responses import current_log
+
+    stripe_twin.control(
+        "POST",
+        "/faults",
+        json={"path": "/v1/customers", "status": 400, "body": {"error": {"message": "no type"}}},
+    )
+    assert stripe_twin.api("GET", "/v1/customers").status_code == 400
+    stripe_sdk.v1.customers.list()
+    log = current_log()
+    assert log.responses == 2
+    assert log.problems == ["GET /v1/customers -> 400: error: 'type' is a required property"]
+    log.problems.clear()  # seen: this test's own teardown check must not fail on it
+
+
+def test_a_twin_in_another_process_writes_its_problems_to_a_file(tmp_path, monkeypatch):
+    import httpx
+
+    from tests.support.asgi import serve_asgi
+    from tests.support.stripe_responses import PROBLEMS_FILE_VARIABLE, create_validating_app
+
+    problems = tmp_path / "problems.txt"
+    app = create_validating_app({PROBLEMS_FILE_VARIABLE: str(problems), "TWIN_SEED": "p"})
+    monkeypatch.setattr(app, "twin", None)  # not mock-stripe to the suite's own wrapper
+    with serve_asgi(app) as base:
+        httpx.post(
+            f"{base}/_twin/faults",
+            json={"path": "/v1/prices", "status": 402, "body": {"error": {"message": "no"}}},
+        )
+        auth = {"Authorization": "Bearer sk_test_x"}
+        assert httpx.get(f"{base}/v1/prices", headers=auth).status_code == 402
+        assert httpx.get(f"{base}/v1/prices", headers=auth).status_code == 200
+    assert problems.read_text().splitlines() == [
+        "GET /v1/prices -> 402: error: 'type' is a required property"
+    ]
