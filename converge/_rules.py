@@ -88,8 +88,10 @@ class Rules:
         sites: list[tuple[PathSegments, str]] = []
         if isinstance(step.get("path"), str):
             sites.append(((*where, "path"), step["path"]))
+            self.check_path(step["path"], (*where, "path"))
         if isinstance(step.get("headers"), dict):
             sites.extend(_strings(step["headers"], (*where, "headers")))
+            self.check_header_names(step["headers"], (*where, "headers"))
         if "body" in step:
             sites.extend(_strings(step["body"], (*where, "body")))
         expect = step.get("expect")
@@ -106,6 +108,26 @@ class Rules:
                 continue
             for name in sorted(names - available):
                 self.problem_at(site, _undefined(name, index, captures, available))
+
+    def check_path(self, path: str, where: PathSegments) -> None:
+        # A line break would end the request line and start a forged header; "//x" reads to
+        # many servers and proxies as a URL of another host, x.
+        if _CONTROL.search(path):
+            self.problem_at(
+                where, "contains a control character (a line break would split the request)"
+            )
+        if path.startswith("//"):
+            self.problem_at(where, 'must not start with "//" (read as another host\'s URL)')
+
+    def check_header_names(self, headers: dict[str, Any], where: PathSegments) -> None:
+        for name in headers:
+            if isinstance(name, str) and name.lower() in CONVERGE_HEADERS:
+                self.problem_at(
+                    where,
+                    f"header {name!r} is converge's to set (from the API URL and the body): a "
+                    "scenario cannot send its own",
+                    key=name,
+                )
 
     def check_expect(
         self, expect: dict[str, Any], where: PathSegments
@@ -158,6 +180,11 @@ class Rules:
 
 
 CAPTURE = re.compile(r"\Aresponse(?=[.\[])")
+# Where the request goes and how its body is framed are converge's: a scenario's own Host would
+# send the API's credentials under another name (a virtual host, an admin site), and its own
+# Content-Length or Transfer-Encoding would frame the body differently from what is sent.
+CONVERGE_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -9,6 +9,7 @@ place in a document, for the ``file:LINE: $.pointer: message`` problems.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -118,12 +119,14 @@ class NodeInspector:
         self._report = report
         self.sizes: dict[int, int] = {}  # node id -> values it expands to
         self.open: set[int] = set()  # nodes being walked: meeting one again is a cycle
+        self.aliased = False  # a node was met again: an alias made the document bigger
         self.fatal = False  # a problem that makes the document unsafe to construct or validate
 
     def inspect(self, node: Node) -> bool:
         total = self.walk(node, ())
         if total > MAX_VALUES:
-            self.report(node, (), f"too large: aliases expand to more than {MAX_VALUES} values")
+            how = "aliases expand to" if self.aliased else "the file holds"
+            self.report(node, (), f"too large: {how} more than {MAX_VALUES} values")
         return not self.fatal
 
     def report(self, node: Node, where: PathSegments, message: str, fatal: bool = True) -> None:
@@ -133,6 +136,7 @@ class NodeInspector:
     def walk(self, node: Node, where: PathSegments) -> int:
         key = id(node)
         if key in self.sizes:
+            self.aliased = True
             return self.sizes[key]
         if key in self.open:
             self.report(node, where, "recursive alias: a value cannot contain itself")
@@ -201,6 +205,9 @@ class NodeInspector:
         pattern = _SCALAR_TEXT.get(node.tag)
         if pattern is not None and not pattern.fullmatch(text):
             self.report(node, where, f"{text!r} is not a valid {_short_tag(node.tag)}")
+        elif node.tag == _FLOAT and math.isinf(float(text)):
+            # 1e999 reads as infinity, which JSON cannot send.
+            self.report(node, where, f"{text} is out of the range of JSON numbers")
 
 
 def _short_tag(tag: str) -> str:

@@ -43,13 +43,14 @@ class Response:
     (``time.monotonic()`` seconds) is the step's: a regular expression may search until then.
     """
 
-    __slots__ = ("_json", "deadline", "status_code", "text")
+    __slots__ = ("_json", "_json_problem", "deadline", "status_code", "text")
 
     def __init__(self, status_code: int, text: str, deadline: float | None = None) -> None:
         self.status_code = status_code
         self.text = text
         self.deadline = deadline
         self._json: Any = _UNPARSED
+        self._json_problem: str | None = None
 
     def seconds_left(self) -> float:
         """How long a pattern may still search: until the step's deadline (at least a little)."""
@@ -63,8 +64,11 @@ class Response:
         if self._json is _UNPARSED:
             try:
                 self._json = json.loads(self.text) if self.text.strip() else _NOT_JSON
-            except (ValueError, RecursionError):  # "[[[[...": the API's body, not converge's bug
+            except (ValueError, RecursionError) as error:  # the API's body, not converge's bug
                 self._json = _NOT_JSON
+                if isinstance(error, ValueError) and "digits" in str(error):
+                    # Python reads at most 4300 digits of an integer: valid JSON all the same.
+                    self._json_problem = "holds an integer too long to read (over 4300 digits)"
         return self._json
 
     @property
@@ -293,6 +297,8 @@ def _field(spec: CheckSpec, response: Response) -> tuple[bool, Any, str | None]:
     if spec.path is None:
         return False, None, f"check {spec.kind} has no field path"
     document = response.json
+    if document is _NOT_JSON and response._json_problem is not None:
+        return False, None, f"the response's JSON {response._json_problem}"
     if document is _NOT_JSON:
         body = shorten(response.text) if response.text else "an empty body"
         return False, None, f"response is not JSON (status {response.status_code}): {body}"

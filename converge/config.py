@@ -348,7 +348,11 @@ class _Reader:
 
 
 def _url(where: str, value: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises for a port that is not a number in range)
+    except ValueError as error:  # "http://[::1": an unclosed IPv6 address
+        raise ConfigError(f"{where}: {value!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{where}: expected an http:// or https:// URL, got {value!r}")
     return value.rstrip("/")

@@ -47,8 +47,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        location = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{location}: {self.pointer}: {self.message}"
+        # One line whatever a hostile holdouts repository names its files or keys: a newline
+        # in a file name would otherwise forge more problems (or hide real ones) in the list.
+        file, pointer, message = (one_line(p) for p in (self.file, self.pointer, self.message))
+        location = f"{file}:{self.line}" if self.line else file
+        return f"{location}: {pointer}: {message}"
 
 
 class ScenarioError(ConvergeError):
@@ -101,6 +104,17 @@ def exit_code_of(error: BaseException) -> int:
 # Control characters but newline and tab, C1 included (U+009B is a CSI on some terminals): file
 # names and values of a hostile holdouts repository are quoted in messages.
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\x85]")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters and line separators written as escapes."""
+    return _LINE_BREAKING.sub(
+        lambda m: _ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text
+    )
 
 
 def _printable(text: str) -> str:

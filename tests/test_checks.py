@@ -242,3 +242,12 @@ def test_a_long_body_is_never_cut_inside_a_word():
     excerpt = shorten(text, limit=200)
     assert "s3cr3t" not in excerpt
     assert excerpt.startswith("x" * 150)
+
+
+def test_a_huge_integer_in_the_response_is_json_too_long_to_read_not_not_json():
+    body = '{"n": ' + "7" * 5000 + ', "ok": true}'
+    result = evaluate_one(equals("ok", True), Response(200, body), {})
+    assert not result.passed
+    assert result.message == (
+        "the response's JSON holds an integer too long to read (over 4300 digits)"
+    )

@@ -236,7 +236,7 @@ def test_control_characters_from_the_holdouts_never_reach_the_terminal(api, tmp_
     # and a C1 CSI (U+009B) in a scenario name (shown in the table).
     scenarios(tmp_path, {"critical/e\x1b[2Jvil.yaml": "name: x\nsteps: [{path: /a, bogus: 1}]\n"})
     bad = run(tmp_path, api.url)
-    assert bad.code == 2 and "e?[2Jvil.yaml:2:" in bad.err
+    assert bad.code == 2 and "e\\u001b[2Jvil.yaml:2:" in bad.err  # escaped, on one line
     assert "\x1b" not in bad.err
     (tmp_path / "scenarios" / "critical" / "e\x1b[2Jvil.yaml").unlink()
     scenarios(tmp_path, {"critical/ok.yaml": 'name: "C1 \\x9b31m red"\nsteps: [{path: /health}]\n'})
@@ -580,3 +580,21 @@ def test_colour_on_a_terminal_unless_no_color_or_never(api, tmp_path):
     report = converge("report", "r.json", "--color", "always", cwd=tmp_path)
     assert "\x1b[32mPASS" in report.stdout
     assert "\x1b[" not in (tmp_path / "r.json").read_text(), "never in files"
+
+
+@pytest.mark.parametrize("via", ["--api-url", "API_URL"])
+def test_a_malformed_api_url_is_a_one_line_error(tmp_path, via):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"})
+    args = ["run", "--scenarios-dir", "scenarios", "--report-file", "report.json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
+    if via == "API_URL":
+        env["API_URL"] = "http://[::1"
+    else:
+        args += ["--api-url", "http://[::1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "converge", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert "'http://[::1' is not a valid URL" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr

@@ -707,3 +707,63 @@ def test_copied_corpus_still_reports_the_same_lines(tmp_path, monkeypatch):
     shutil.copytree(BAD_INPUTS, tmp_path / "corpus")
     monkeypatch.chdir(tmp_path / "corpus")
     assert problems_of(Path()) == EXPECTED
+
+
+# --- what can never be right is refused before any request (issue: a gate you can trust) ---
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ('{path: "/v1/me\\r\\nX-Admin: 1"}',
+         "$.steps[0].path: contains a control character (a line break would split the request)"),
+        ("{path: //internal-admin.example/v1/me}",
+         '$.steps[0].path: must not start with "//" (read as another host\'s URL)'),
+        ("{path: /v1/pay, method: POST, body: {amount: 1e999}}",
+         "$.steps[0].body.amount: 1e999 is out of the range of JSON numbers"),
+        ("{path: /v1/me, headers: {Host: internal-admin.example}}",
+         "$.steps[0].headers: header 'Host' is converge's to set (from the API URL and the "
+         "body): a scenario cannot send its own"),
+        ("{path: /v1/me, headers: {content-length: '0'}}",
+         "$.steps[0].headers: header 'content-length' is converge's to set"),
+    ],
+)
+def test_requests_that_can_never_be_right_are_refused(tmp_path, monkeypatch, step, message):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "critical/a.yaml", f"name: A\nsteps:\n  - {step}\n")
+    problems = problems_of(Path())
+    assert len(problems) == 1
+    assert problems[0].startswith("critical/a.yaml:3: " + message)
+
+
+def test_a_file_name_with_a_newline_cannot_forge_lines_in_the_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    forged = "a.yaml:1: $: looks fine\ncritical/b.yaml"
+    write(tmp_path, f"critical/{forged}.yaml", "name: A\nsteps: []\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_dir(Path())
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2  # the count, then the one problem
+    assert lines[1].startswith("critical/a.yaml:1: $: looks fine\\ncritical/b.yaml.yaml:2:")
+
+
+def test_a_long_file_without_aliases_is_called_too_large_not_an_alias_bomb(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "critical/long.yaml", "name: L\nsteps:\n" + "  - {path: /}\n" * 60_000)
+    problems = problems_of(Path())
+    assert problems == [
+        "critical/long.yaml:1: $: too large: the file holds more than 100000 values"
+    ]
+
+
+def test_an_alias_bomb_is_still_called_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    layers = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+        f"*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 6)
+    ]
+    write(tmp_path, "critical/bomb.yaml", "\n".join(["name: B", *layers, "steps: [{path: /}]"]))
+    assert problems_of(Path()) == [
+        "critical/bomb.yaml:1: $: too large: aliases expand to more than 100000 values"
+    ]
