@@ -394,6 +394,8 @@ def product_with_prices_is_not_deletable(ctx: Context) -> None:
     expect(error.http_status == 400, f"status {error.http_status}")
     bare = ctx.v1.products.create(params={"name": f"Bare {ctx.tag}"})
     expect(ctx.v1.products.delete(bare["id"])["deleted"] is True, "bare product kept")
+    gone = failure(lambda: ctx.v1.products.retrieve(bare["id"]))
+    expect(gone.http_status == 404, f"a deleted product reads as {gone.http_status}, not 404")
 
 
 def livemode_is_false(ctx: Context) -> None:
@@ -673,7 +675,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("deleted_customer", "a deleted customer reads as {deleted: true}", deleted_customer),
     Behaviour(
         "product_with_prices_is_not_deletable",
-        "a product with prices cannot be deleted",
+        "a product with prices cannot be deleted; a deleted one is gone",
         product_with_prices_is_not_deletable,
     ),
     Behaviour("livemode_is_false", "test-mode objects have livemode false", livemode_is_false),

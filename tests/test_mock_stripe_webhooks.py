@@ -237,3 +237,24 @@ def test_retry_schedule_is_read_from_the_environment(text, expected):
 def test_a_bad_retry_schedule_is_named(text):
     with pytest.raises(ValueError, match="STRIPE_WEBHOOK_RETRY_SCHEDULE"):
         parse_schedule(text)
+
+
+def test_a_connect_endpoint_hears_the_connected_accounts_only(
+    stripe_twin: StripeTwin, stripe_sdk, asgi_server
+):
+    own, connect = Receiver(), Receiver()
+    own_url = asgi_server(own.app()) + "/hook"
+    connect_url = asgi_server(connect.app()) + "/hook"
+    account = stripe_twin.control("POST", "/accounts", json={}).json()["id"]
+    mine = endpoint(stripe_sdk, own_url, "customer.created")
+    theirs = endpoint(stripe_sdk, connect_url, "customer.created", connect=True)
+    stripe_sdk.v1.customers.create(params={"email": "platform@example.com"})
+    stripe_sdk.v1.customers.create(
+        params={"email": "connected@example.com"}, options={"stripe_account": account}
+    )
+    stripe_twin.settle()
+    assert [e.data.object["email"] for e in own.events(mine.secret)] == ["platform@example.com"]
+    heard = connect.events(theirs.secret)
+    assert [(e.account, e.data.object["email"]) for e in heard] == [
+        (account, "connected@example.com")
+    ]

@@ -252,8 +252,8 @@ class StripeTwin:
     async def handle(self, op: Operation | None, request: Request, exchange: Exchange) -> Any:
         """Stripe's pipeline up to the operation's answer (expanded), or a replayed answer."""
         api_key = self.authenticate(request)
-        version = request.headers.get("stripe-version")
-        if version is not None:
+        version = request.headers.get("stripe-version", "").strip()
+        if version:  # an empty header is no header: the account's version
             exchange.headers["Stripe-Version"] = checked(version)
         account = exchange.account = self.account(request, api_key)
         self.stripe.base_url = str(request.base_url).rstrip("/")

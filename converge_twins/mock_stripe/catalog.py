@@ -114,10 +114,9 @@ def create_product(call: Call) -> Obj:
 
 @operation("products.retrieve", "GET", "/v1/products/{id}")
 def retrieve_product(call: Call) -> Obj:
-    product_id = call.path["id"]
-    if call.store.was_deleted("product", product_id):
-        return {"id": product_id, "object": "product", "deleted": True}
-    return call.store.get("product", product_id)
+    # Unlike a customer, a deleted product is simply gone: Stripe's retrieve answers a product
+    # or a 404, never a deleted stub.
+    return call.store.get("product", call.path["id"])
 
 
 @operation("products.update", "POST", "/v1/products/{id}", PRODUCT_UPDATES)

@@ -97,6 +97,12 @@ def create_endpoint(call: Call) -> Obj:
             400, f"You have reached the maximum of {MAX_ENDPOINTS} test webhook endpoints."
         )
     version = call.params.text("api_version")
+    connect = call.params.boolean("connect") is True
+    if connect and call.connected:
+        raise invalid(
+            "connect",
+            "Only a platform's own endpoints listen to its connected accounts (connect=true).",
+        )
     endpoint: Obj = {
         "id": call.new_id("we_"),
         "object": "webhook_endpoint",
@@ -114,6 +120,8 @@ def create_endpoint(call: Call) -> Obj:
     secret = f"whsec_{call.token(32)}"
     if call.stripe.webhooks is not None:
         call.stripe.webhooks.secrets[endpoint["id"]] = secret
+        if connect:
+            call.stripe.webhooks.connect_endpoints.add(endpoint["id"])
     return {**endpoint, "secret": secret}
 
 

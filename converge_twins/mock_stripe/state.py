@@ -176,7 +176,7 @@ class Call:
         )
         self.store.put(event)
         if self.stripe.webhooks is not None:
-            self.stripe.webhooks.enqueue(self.account, event, platform=not self.connected)
+            self.stripe.webhooks.enqueue(self.account, event, self.stripe.platform)
         self.events.append(event)
         return event
 

@@ -111,19 +111,31 @@ class Webhooks:
         self.secret = secret
         self.schedule = schedule
         self.secrets: dict[str, str] = {}  # endpoint id -> whsec_…
+        self.connect_endpoints: set[str] = set()  # platform endpoints made with connect=true
         self.deliveries: list[Delivery] = []
         twin.on_reset(self.reset)
 
     def reset(self) -> None:
         self.url = self.configured_url
         self.secrets.clear()
+        self.connect_endpoints.clear()
         self.deliveries.clear()
 
-    def targets(self, account: Account, event: Obj, platform: bool) -> list[Target]:
+    def targets(self, account: Account, event: Obj, platform: Account) -> list[Target]:
+        """Where an event of ``account`` goes: the listener and the account's own endpoints
+        for the platform's events; a connected account's endpoints, and the platform's
+        ``connect`` endpoints, for a connected account's."""
         found = []
-        if self.url and platform:
+        own = account is platform
+        if self.url and own:
             found.append(Target(LISTENER, self.url, self.secret, None))
-        for endpoint in account.store.newest_first("webhook_endpoint")[::-1]:
+        candidates = [(e, False) for e in account.store.newest_first("webhook_endpoint")[::-1]]
+        if not own:
+            candidates += [(e, True) for e in platform.store.newest_first("webhook_endpoint")[::-1]]
+        for endpoint, from_platform in candidates:
+            connect = endpoint["id"] in self.connect_endpoints
+            if connect != from_platform:
+                continue  # a platform's connect endpoint hears connected accounts only
             wanted = endpoint["enabled_events"]
             if endpoint["status"] == "enabled" and ("*" in wanted or event["type"] in wanted):
                 secret = self.secrets.get(str(endpoint["id"]), "")
@@ -132,7 +144,7 @@ class Webhooks:
                 )
         return found
 
-    def enqueue(self, account: Account, event: Obj, platform: bool) -> list[Delivery]:
+    def enqueue(self, account: Account, event: Obj, platform: Account) -> list[Delivery]:
         now = self.twin.clock.timestamp()
         made = [
             Delivery(event, account.id, target, next_at=now)
