@@ -148,6 +148,7 @@ def run(
     seed: str | None = None,
     gate: str | None = None,
     color: str | None = None,
+    baseline: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -176,6 +177,7 @@ def run(
             seed=_shared("seed", seed),
             gate=_shared("gate", gate),
             color=_shared("color", color) or "auto",
+            baseline=_path(_shared("baseline", baseline)),
             name_filter=filter,
             markdown_file=_path(_shared("markdown_file", markdown_file)),
             junit_file=_path(_shared("junit_file", junit_file)),

@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a twin whose state for a run's seed is reset before the run; repeatable",
     )
     run.add_argument(
+        "--baseline", type=Path, metavar="FILE",
+        help="a previous report (e.g. the base branch's last one): show each scenario's change "
+        "and list regressions, fixes, new and removed scenarios",
+    )
+    run.add_argument(
         "--replay", type=Path, metavar="REPORT",
         help="repeat one recorded run of a report with its seed, verbosely (with --scenario and "
         "--run); writes a report only where --report-file says",
@@ -235,6 +240,7 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         seed=arguments.seed,
         gate=arguments.gate or "mean",
         twin_urls=tuple(twin_urls),
+        baseline=arguments.baseline,
     )
     return execute(options, out, err)
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from converge import colors, seeds, twins
+from converge import baseline, colors, seeds, twins
 from converge.colors import ColorChoice
 from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
@@ -25,6 +25,7 @@ from converge.progress import Progress
 from converge.redact import Redactor
 from converge.report import (
     build_report,
+    load_report,
     render_junit,
     render_markdown,
     render_table,
@@ -67,6 +68,7 @@ class RunOptions:
     gate: Gate = "mean"  # what the thresholds are compared with (converge.model.Gate)
     scenario: str | None = None  # only the scenario with exactly this name (--replay)
     replay_seed: int | None = None  # every run uses this seed (--replay), not a derived one
+    baseline: Path | None = None  # a previous report to compare with (converge.baseline)
     # Twins whose per-seed state is reset before each run (POST /_twin/reset {"seed": ...}).
     twin_urls: tuple[str, ...] = ()
     color: ColorChoice = "auto"
@@ -88,15 +90,15 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     results: list[ScenarioResult] = []
     failure: ConvergeError | None = None
     crash: Exception | None = None
+    before: dict[str, Any] | None = None
     code = EXIT_ERROR
     options_ok = False
     try:
         # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
         check_options(options)
         options_ok = True
-        scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
-        if options.scenario is not None:
-            scenarios = named(scenarios, options.scenario)
+        before = _load_baseline(options.baseline)
+        scenarios = _chosen(options)
         origin = ApiOrigin(options.api_url)
         if options.verbose:
             err.write(
@@ -131,6 +133,8 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         seed=options.seed if options_ok else None,
         gate=options.gate if options_ok else "mean",
     )
+    if before is not None and failure is None and options.baseline is not None:
+        document = baseline.with_baseline(document, before, str(options.baseline))
     if failure is None:
         # With the JSON on stdout (--report-file -), everything else goes to stderr.
         table_out = err if to_stdout(options.report_file) else out
@@ -244,6 +248,21 @@ def select(
             f"({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} loaded)"
         )
     return chosen
+
+
+def _chosen(options: RunOptions) -> list[Scenario]:
+    """The scenarios the options select: tier and name filter, or the one to replay."""
+    scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
+    return scenarios if options.scenario is None else named(scenarios, options.scenario)
+
+
+def _load_baseline(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        return load_report(path)
+    except ReportError as error:
+        raise ReportError(f"--baseline: {error}") from None
 
 
 def named(scenarios: Sequence[Scenario], name: str) -> list[Scenario]:

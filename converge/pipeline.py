@@ -37,6 +37,7 @@ class Options:
     no_twins: bool = False  # run against an API that is already up
     runs: int = 1
     gate: Gate | None = None  # None: the configured one
+    baseline: Path | None = None  # a previous report to compare with
     priority: Priority | None = None  # only this tier
     backend: twins.BackendChoice | None = None  # None: the configured one
     verbose: bool = False
@@ -139,6 +140,7 @@ def _pull_and_run(
         report_file=settings.report_file,
         runs=options.runs,
         gate=options.gate or settings.gate,
+        baseline=options.baseline,
         priority=options.priority,
         name_filter=options.name_filter,
         thresholds=dict(settings.thresholds),

@@ -22,7 +22,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from converge import __version__, _schemas, colors
+from converge import __version__, _schemas, baseline, colors
 from converge.errors import ReportError
 from converge.model import TIERS, Gate, Priority, RunResult, ScenarioResult, StepResult
 from converge.redact import Redactor
@@ -282,6 +282,13 @@ def render_table(
     if flaky:
         lines.append("")
         lines.extend(flaky)
+    section = document.get("baseline")
+    if section:
+        lines.append("")
+        lines.append(_one_line(baseline.headline(section)))
+        for kind, label in (("regressions", "regression"), ("fixes", "fix")):
+            lines.extend(f"  {label}: {_one_line(line)}" for line in baseline.listed(section, kind))
+        lines.extend(f"  {_one_line(line)}" for line in baseline.new_and_removed(section))
     warnings = warning_lines(document)
     if warnings:
         lines.append("")
@@ -306,22 +313,29 @@ def _score_rows(
     column only when the scenarios ran more than once, since one run cannot show flakiness.
     """
     several = int(document.get("runs", 1)) > 1
-    headers = ["Tier", "Scenario", "Satisfaction", "Lower bound", "Checks"]
+    compared = bool(document.get("baseline")) and not document["baseline"].get("error")
+    headers = ["Tier", "Scenario", "Satisfaction"]
+    headers += ["Delta"] if compared else []
+    headers += ["Lower bound", "Checks"]
     headers += ["Flaky"] if several else []
     headers += ["Result", "Time"]
     rows = []
     for s in scenarios:
-        row = [
-            s["priority"],
-            text(s["name"]),
-            _percent(s["satisfaction"]),
-            _bound(s),
-            f"{s['checks_passed']}/{s['checks_total']}",
-        ]
+        row = [s["priority"], text(s["name"]), _percent(s["satisfaction"])]
+        row += [_delta(s.get("delta"))] if compared else []
+        row += [_bound(s), f"{s['checks_passed']}/{s['checks_total']}"]
         row += [str(len(s.get("flaky_checks", [])))] if several else []
         row += [result(s["result"]), _seconds(s["duration_ms"])]
         rows.append(row)
     return headers, rows
+
+
+def _delta(value: float | None) -> str:
+    """Percentage points since the baseline; "new" for a scenario it did not have."""
+    if value is None:
+        return "new"
+    text = f"{value:+.2f}".replace(".00", "")
+    return "0" if text in ("+0", "-0") else text
 
 
 def _bound(scenario: Mapping[str, Any]) -> str:
@@ -427,6 +441,14 @@ def render_markdown(document: Mapping[str, Any], sticky_marker: bool = True) -> 
     status = _status_word(document)
     lines.append(f"### converge: {status}")
     lines.append("")
+    section = document.get("baseline")
+    regressed = baseline.listed(section, "regressions") if section else []
+    if section and regressed:
+        # The PR comment leads with what got worse since the base branch.
+        lines.append(f"**Regressions** ({_md(baseline.headline(section))}):")
+        lines.append("")
+        lines.extend(f"- {_md(line)}" for line in regressed)
+        lines.append("")
     lines.append(_md(verdict(document)))
     scenarios = _ordered(document)
     if scenarios:
@@ -470,6 +492,14 @@ def render_markdown(document: Mapping[str, Any], sticky_marker: bool = True) -> 
                 )
             lines.append("")
         lines.append("</details>")
+    if section:
+        others = [f"fix: {line}" for line in baseline.listed(section, "fixes")]
+        others += baseline.new_and_removed(section)
+        lines.append("")
+        lines.append(_md(baseline.headline(section)) + (":" if others else ""))
+        if others:
+            lines.append("")
+            lines.extend(f"- {_md(line)}" for line in others)
     lines.append("")
     lines.append(
         f"<sub>converge {_md(str(document.get('version', '')))} · "
