@@ -142,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="markdown: leave out the hidden marker that identifies the sticky PR comment",
     )
     report.set_defaults(handler=_report)
+
+    trend = commands.add_parser(
+        "trend", help="each scenario's satisfaction across reports, in time order"
+    )
+    trend.add_argument("files", type=Path, nargs="+", metavar="REPORT", help="saved reports")
+    trend.add_argument(
+        "--plot", type=Path, metavar="FILE.png",
+        help="also draw it into a PNG file (needs the plot extra: pip install 'converge[plot]')",
+    )
+    trend.set_defaults(handler=_trend)
     return parser
 
 
@@ -312,6 +322,17 @@ def _report(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         color = colors.wanted(arguments.color, out)
         out.write(render_table(document, verbose=arguments.verbose, color=color))
+    return EXIT_OK
+
+
+def _trend(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from converge import trend
+
+    found = trend.load(arguments.files)
+    out.write(trend.render(found))
+    if arguments.plot is not None:
+        trend.plot(found, arguments.plot)
+        err.write(f"trend: plot written to {arguments.plot}\n")
     return EXIT_OK
 
 
