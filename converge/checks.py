@@ -124,6 +124,7 @@ def fail_all(checks: Sequence[CheckSpec], reason: str) -> tuple[CheckResult, ...
             actual=None,
             passed=False,
             message=reason,
+            line=spec.line,
         )
         for spec in checks
     )
@@ -329,11 +330,11 @@ def _capture_source(spec: CheckSpec) -> str:
 
 
 def _pass(spec: CheckSpec, expected: Any, actual: Any) -> CheckResult:
-    return CheckResult(spec.kind, spec.target, expected, actual, True, "")
+    return CheckResult(spec.kind, spec.target, expected, actual, True, "", spec.line)
 
 
 def _fail(spec: CheckSpec, expected: Any, actual: Any, message: str) -> CheckResult:
-    return CheckResult(spec.kind, spec.target, expected, actual, False, message)
+    return CheckResult(spec.kind, spec.target, expected, actual, False, message, spec.line)
 
 
 def shorten(text: str, limit: int = ACTUAL_LIMIT) -> str:

@@ -79,6 +79,7 @@ class CheckResult:
     actual: Any  # plain JSON value, or None when there was nothing to look at
     passed: bool
     message: str  # empty when passed; otherwise says why, in the user's terms
+    line: int = 0  # where the check is written in its scenario file (0: not known)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class StepResult:
     duration_ms: float
     error: str | None  # transport failure or "not sent: ..." reason; None when answered
     checks: tuple[CheckResult, ...]
+    line: int = 0  # where the step starts in its scenario file (0: not known)
 
     @property
     def checks_passed(self) -> int:

@@ -290,6 +290,7 @@ def run_step(
             duration_ms=_ms_since(started),
             error=error.reason,
             checks=fail_all(step.checks, error.reason),
+            line=step.line,
         ), {}
     except ValueError as error:
         # Never the library's message: it may quote the value (a token) being refused.
@@ -307,6 +308,7 @@ def run_step(
         duration_ms=duration,
         error=None,
         checks=checks,
+        line=step.line,
     ), captured
 
 
@@ -332,6 +334,7 @@ def _not_sent(step: Step, reason: str) -> StepResult:
         duration_ms=0.0,
         error=reason,
         checks=fail_all(step.checks, reason),
+        line=step.line,
     )
 
 

@@ -14,6 +14,7 @@ from converge.redact import Redactor
 from converge.report import (
     STICKY_MARKER,
     build_report,
+    failure_lines,
     load_report,
     render_junit,
     render_markdown,
@@ -191,10 +192,8 @@ def test_junit_is_valid_xml_with_one_testcase_per_scenario(document):
     names = {case.get("name") for case in cases}
     assert any(name and name.startswith("Ünïcode <b>&amp;") for name in names)
     failed = [case for case in cases if case.find("failure") is not None]
-    assert {case.get("classname") for case in failed} == {"converge.critical",
-                                                          "converge.nice-to-have"}
-    failure = next(c for c in failed if c.get("classname") == "converge.critical")
-    assert "plan" in (failure.find("failure").text or "")
+    assert [case.get("classname") for case in failed] == ["converge.critical"]
+    assert "plan" in (failed[0].find("failure").text or "")
 
 
 def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, document):
@@ -264,3 +263,150 @@ def test_live_progress_rewrites_one_line_and_clears_it():
     text = stream.getvalue()
     assert "\n" not in text and text.count("\r") >= 3
     assert text.endswith("\r\x1b[2K")
+
+
+# --- naming what failed, and the JUnit conventions ----------------------------------------------
+
+JUNIT_XSD = Path(__file__).parent / "resources" / "junit.xsd"
+
+
+def junit_schema():
+    from lxml import etree
+
+    return etree.XMLSchema(etree.parse(str(JUNIT_XSD)))
+
+
+def assert_valid_junit(text: str) -> None:
+    from lxml import etree
+
+    schema = junit_schema()
+    document = etree.fromstring(text.encode("utf-8"))
+    assert schema.validate(document), schema.error_log
+
+
+@pytest.fixture
+def step_failures(http_server: TestServer, tmp_path: Path) -> dict:
+    """A critical scenario with a failed check in step 1 and a step 2 that cannot be sent, an
+    important one and a nice-to-have one below their thresholds, and a passing one."""
+    http_server.json("/items", {"id": "it_1", "count": 2}, status=201, method="POST")
+    http_server.json("/ok", {"ok": True})
+    root = write_scenarios(tmp_path / "s", {
+        "critical/items.yaml": """
+            name: Items
+            steps:
+              - name: Create an item
+                method: POST
+                path: /items
+                expect:
+                  status: 201
+                  body_equals: {count: 3}
+                capture: {item: response.missing}
+              - name: Read it back
+                path: /items/{{item}}
+                expect:
+                  status: 200
+                  body_contains: [it_1]
+            """,
+        "important/warn.yaml": "name: Warned\nsteps: [{name: Nope, path: /nope}]\n",
+        "nice-to-have/info.yaml": "name: Informed\nsteps: [{name: Nope, path: /nope}]\n",
+        "critical/ok.yaml": "name: Fine\nsteps: [{name: Ok, path: /ok}]\n",
+    })
+    scenarios = load_dir(root)
+    runs = run_all(scenarios, RunnerConfig(api_url=http_server.url))
+    results = [score(s, r, DEFAULT_THRESHOLDS) for s, r in zip(scenarios, runs, strict=True)]
+    return build_report(
+        results, api_url=http_server.url, scenarios_dir=str(root), started_at=START,
+        finished_at=START + timedelta(seconds=1), exit_code=1, error=None,
+        thresholds=DEFAULT_THRESHOLDS, runs=1, redactor=Redactor([]),
+    )
+
+
+def items(document: dict) -> dict:
+    return next(s for s in document["scenarios"] if s["name"] == "Items")
+
+
+def test_the_report_keeps_the_line_of_every_step_and_check(step_failures):
+    steps = items(step_failures)["steps"]
+    assert [step["line"] for step in steps] == [4, 11]  # the file starts with a blank line
+    assert [check["line"] for check in steps[0]["checks"]] == [8, 9, 10]
+    assert schema_problems(step_failures) == []
+
+
+def test_failure_lines_name_the_step_and_where_the_check_is_written(step_failures):
+    lines = failure_lines(items(step_failures))
+    assert lines == [
+        'step 1 "Create an item" (POST /items), critical/items.yaml:9: body_equals count: '
+        + next(c["message"] for c in items(step_failures)["steps"][0]["checks"]
+               if c["kind"] == "body_equals"),
+        'step 1 "Create an item" (POST /items), critical/items.yaml:10: capture item: '
+        + items(step_failures)["steps"][0]["checks"][2]["message"],
+        'step 2 "Read it back" (GET /items/{{item}}), critical/items.yaml:11: '
+        + items(step_failures)["steps"][1]["error"] + " (2 checks fail)",
+    ]
+    assert "not sent" in lines[-1]
+
+
+def test_not_sent_is_said_once_per_step_everywhere(step_failures):
+    reason = items(step_failures)["steps"][1]["error"]
+    assert reason.startswith("not sent:")
+    for name, text in {
+        "verbose": render_table(step_failures, verbose=True),
+        "markdown": render_markdown(step_failures),
+        "junit": render_junit(step_failures),
+    }.items():
+        assert text.count(reason[:20]) == 1, name
+
+
+def test_verbose_names_each_step_by_position_and_name_with_its_checks_lines(step_failures):
+    text = render_table(step_failures, verbose=True)
+    assert 'step 1 "Create an item": POST /items -> 201' in text
+    assert "x body_equals count, critical/items.yaml:9" in text
+    assert 'step 2 "Read it back": GET /items/{{item}} -> ---' in text
+    assert "x status, critical/items.yaml:14" in text
+
+
+def test_junit_fails_critical_passes_the_others_with_a_warning_and_validates(step_failures):
+    text = render_junit(step_failures)
+    assert_valid_junit(text)
+    root = ET.fromstring(text)
+    suite = root.find("testsuite")
+    assert suite.get("failures") == "1" and suite.get("errors") == "0"
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert cases["Items"].find("failure") is not None
+    assert "critical/items.yaml:9" in cases["Items"].find("failure").text
+    for name, tier in (("Warned", "important"), ("Informed", "nice-to-have")):
+        case = cases[name]
+        assert case.find("failure") is None and case.find("error") is None, name
+        out = case.find("system-out").text
+        assert out.startswith(f"warning: {tier} scenario below its threshold"), out
+        assert 'step 1 "Nope" (GET /nope)' in out
+    assert cases["Fine"].find("failure") is None
+    assert "warning" not in cases["Fine"].find("system-out").text
+
+
+def test_junit_of_a_run_that_could_not_judge_is_an_error_case_and_validates():
+    document = build_report(
+        [], api_url="http://127.0.0.1:1", scenarios_dir="s", started_at=START,
+        finished_at=START, exit_code=2, error="the API at http://127.0.0.1:1 does not answer",
+        thresholds=DEFAULT_THRESHOLDS, runs=1, redactor=Redactor([]),
+    )
+    text = render_junit(document)
+    assert_valid_junit(text)
+    case = ET.fromstring(text).find(".//testcase")
+    assert case.get("name") == "run" and case.find("error") is not None
+
+
+def test_the_junit_schema_check_can_fail():
+    from lxml import etree
+
+    schema = junit_schema()
+    nameless = etree.fromstring(b'<testsuites><testsuite name="x" tests="1">'
+                                b"<testcase/></testsuite></testsuites>")
+    misplaced = etree.fromstring(b'<testsuites><testsuite name="x" tests="1">'
+                                 b'<testcase name="a"><bogus/></testcase></testsuite></testsuites>')
+    assert not schema.validate(nameless) and not schema.validate(misplaced)
+
+
+def test_markdown_names_the_step_and_line_of_each_failed_check(step_failures):
+    text = render_markdown(step_failures)
+    assert 'step 1 "Create an item" (POST /items), critical/items.yaml:9: body\\_equals' in text
