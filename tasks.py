@@ -76,10 +76,14 @@ class _SharedFlags(Task[Any]):
     alone get no short name (use with ``auto_shortflags=False``)."""
 
     ALIASES: dict[str, list[str]] = {}  # more long names of a flag
+    LONG_ONLY: frozenset[str] = frozenset()  # flags that must not take a short name
+
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
         opts["names"] = [*opts["names"], *self.ALIASES.get(name, [])]
+        if name in self.LONG_ONLY:
+            opts["names"] = [flag for flag in opts["names"] if len(flag) > 1]
         action = RUN_OPTIONS.get(name)
         if action is not None:
             longs = [flag[2:] for flag in action.option_strings if flag.startswith("--")]
@@ -235,19 +239,31 @@ def status(c: Context, backend: str | None = None, json: bool = False) -> None:
         print(f"{s.name:16} {s.url or '-':32} {health}")
 
 
+class _LogsFlags(_SharedFlags):
+    LONG_ONLY = frozenset({"health_checks"})  # -h is --help
+
+
 @task(
+    klass=_LogsFlags,
     help={
         "service": "One service (mock-anthropic, mock-supabase, mock-stripe, gravix-api).",
         "tail": "How many lines from the end of each log.",
         "backend": BACKEND_HELP,
+        "health-checks": "Also show the health-check requests (hidden: they come every second).",
     },
 )
 def logs(
-    c: Context, service: str | None = None, tail: int = 100, backend: str | None = None
+    c: Context,
+    service: str | None = None,
+    tail: int = 100,
+    backend: str | None = None,
+    health_checks: bool = False,
 ) -> None:
-    """The end of the twins' logs (one service, or all of them)."""
+    """The end of the twins' logs (one service, or all of them), without the health checks."""
     with guard():
-        print(_backend_for(c, backend).logs(service or None, tail), end="")
+        text = _backend_for(c, backend).logs(service or None, tail, health_checks=health_checks)
+    if text.strip():
+        print(text.rstrip("\n"))  # one newline at the end, so the shell prompt starts a line
 
 
 @task(

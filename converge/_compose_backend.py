@@ -38,7 +38,14 @@ from python_on_whales import DockerClient, DockerException
 from python_on_whales.utils import run as run_docker
 
 from converge.errors import TwinsError
-from converge.twins import API_SERVICE, ServiceStatus, TwinsConfig, health_check, service_env
+from converge.twins import (
+    API_SERVICE,
+    ServiceStatus,
+    TwinsConfig,
+    health_check,
+    not_a_health_check,
+    service_env,
+)
 
 __all__ = [
     "DEFAULT_BASE_IMAGE",
@@ -380,21 +387,27 @@ class ComposeBackend:
             statuses.append(ServiceStatus(service.name, url, healthy))
         return statuses
 
-    def logs(self, service: str | None, tail: int) -> str:
+    def logs(self, service: str | None, tail: int, health_checks: bool = True) -> str:
         names = (
             [self._config.service(service).name]
             if service
             else [s.name for s in self._config.services]
         )
         docker = self._docker()
+        keep = not_a_health_check(self._config.services)
+
+        def one(name: str) -> str:
+            if health_checks:
+                return _plain(docker.compose.logs([name], tail=str(tail), no_log_prefix=True))
+            # Filtered here, so the whole log is read: `tail` counts the lines that are shown.
+            text = _plain(docker.compose.logs([name], no_log_prefix=True))
+            kept = [line for line in text.splitlines() if keep(line)]
+            return "\n".join(kept[-tail:]) if tail > 0 else ""
+
         try:
             if service:
-                return _plain(docker.compose.logs(names, tail=str(tail), no_log_prefix=True))
-            return "\n".join(
-                f"==> {name} <==\n"
-                + _plain(docker.compose.logs([name], tail=str(tail), no_log_prefix=True))
-                for name in names
-            )
+                return one(names[0])
+            return "\n".join(f"==> {name} <==\n" + one(name) for name in names)
         except DockerException as error:
             raise TwinsError(
                 f"docker compose logs failed: {_tail(error.stderr or error.stdout or str(error))}"

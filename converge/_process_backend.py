@@ -36,6 +36,7 @@ from converge.twins import (
     ServiceStatus,
     TwinsConfig,
     health_check,
+    not_a_health_check,
     require_twins_extra,
     service_env,
 )
@@ -109,11 +110,12 @@ class ProcessBackend:
             return [ServiceStatus(s.name, None, False) for s in self._config.services]
         return self._statuses(started)
 
-    def logs(self, service: str | None, tail: int) -> str:
+    def logs(self, service: str | None, tail: int, health_checks: bool = True) -> str:
+        keep = None if health_checks else not_a_health_check(self._config.services)
         if service is not None:
-            return _tail(self._log_path(self._config.service(service).name), tail)
+            return _tail(self._log_path(self._config.service(service).name), tail, keep)
         return "\n".join(
-            f"==> {s.name} <==\n{_tail(self._log_path(s.name), tail)}"
+            f"==> {s.name} <==\n{_tail(self._log_path(s.name), tail, keep)}"
             for s in self._config.services
         )
 
@@ -464,12 +466,15 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+def _tail(
+    path: Path, lines: int = LOG_TAIL_LINES, keep: Callable[[str], bool] | None = None
+) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+    kept = [line for line in text.splitlines() if keep is None or keep(line)]
+    return "\n".join(kept[-lines:]) if lines > 0 else ""
 
 
 def _indent(text: str) -> str:

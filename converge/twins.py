@@ -18,11 +18,12 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,8 +233,9 @@ class Backend(Protocol):
         """One status per service, in table order, whether or not the stack runs."""
         ...
 
-    def logs(self, service: str | None, tail: int) -> str:
-        """The last ``tail`` lines of one service's log, or of every service (with headers)."""
+    def logs(self, service: str | None, tail: int, health_checks: bool = True) -> str:
+        """The last ``tail`` lines of one service's log, or of every service (with headers);
+        without ``health_checks``, the lines of the health-check requests are left out first."""
         ...
 
     def api_url(self) -> str | None:
@@ -304,6 +306,22 @@ def _compose_module() -> ModuleType:
         return importlib.import_module("converge._compose_backend")
     except ImportError as error:
         raise TwinsError(f"the compose backend cannot be loaded: {error}") from error
+
+
+_REQUEST_LINE = re.compile(r'"(?:GET|HEAD) ([^ "?]+)[^ "]* HTTP/[0-9.]+"')
+
+
+def not_a_health_check(services: Iterable[Service]) -> Callable[[str], bool]:
+    """A log-line filter: False for the access-log line of a health-check request (the
+    backends' pollers and Docker's healthcheck ask every second or two, which buries the lines a
+    person reads the log for)."""
+    paths = {service.health_path for service in services}
+
+    def keep(line: str) -> bool:
+        match = _REQUEST_LINE.search(line)
+        return match is None or match.group(1) not in paths
+
+    return keep
 
 
 def health_check(url: str, timeout: float = 2.0) -> bool:

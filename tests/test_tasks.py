@@ -364,6 +364,13 @@ def test_keep_leaves_the_twins_up_until_twins_down(project: Project) -> None:
     assert again.returncode == 0, again.stderr
     assert "the running twins' gravix-api" in again.stderr
 
+    logs = project.invoke("twins.logs", "--service", "gravix-api")
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.endswith("\n") and not logs.stdout.endswith("\n\n")
+    assert "GET /health " not in logs.stdout, "health checks are hidden"
+    noisy = project.invoke("twins.logs", "--service", "gravix-api", "--health-checks")
+    assert '"GET /health HTTP/1.1" 200' in noisy.stdout
+
     down = project.invoke("twins.down")
     assert down.returncode == 0, down.stderr
     assert wait_gone(pids, groups=True) == []

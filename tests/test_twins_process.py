@@ -31,6 +31,7 @@ from converge.twins import (
     ServiceStatus,
     TwinsConfig,
     health_check,
+    not_a_health_check,
     running,
     select_backend,
 )
@@ -193,6 +194,33 @@ def test_logs_show_each_service_output_under_its_name(make_backend):
         f"==> {name} <==" for name in NAMES
     ]
     assert len(backend.logs("mock-stripe", tail=1).splitlines()) == 1
+
+
+def test_logs_leave_out_the_health_checks_unless_asked(make_backend):
+    backend = make_backend()
+    backend.up()
+    for status in backend.status():  # more health checks, as `twins.status` makes them
+        assert status.healthy
+
+    everything = backend.logs("mock-stripe", tail=1000)
+    quiet = backend.logs("mock-stripe", tail=1000, health_checks=False)
+
+    assert '"GET /_twin/health HTTP/1.1" 200' in everything
+    assert "/_twin/health" not in quiet
+    assert "stand-in starting" in quiet, "the other lines stay"
+    # `tail` counts the lines shown, after the health checks are left out.
+    assert backend.logs("mock-stripe", tail=1, health_checks=False).splitlines() == [
+        quiet.splitlines()[-1]
+    ]
+
+
+def test_a_health_check_line_is_told_from_other_requests():
+    keep = not_a_health_check(SERVICES)
+    assert not keep('INFO:     127.0.0.1:5 - "GET /_twin/health HTTP/1.1" 200 OK')
+    assert not keep('INFO:     127.0.0.1:5 - "GET /health HTTP/1.1" 200 OK')
+    assert keep('INFO:     127.0.0.1:5 - "GET /healthy-food HTTP/1.1" 200 OK')
+    assert keep('INFO:     127.0.0.1:5 - "POST /v1/analyses HTTP/1.1" 201 Created')
+    assert keep("Traceback (most recent call last): /health")
 
 
 def test_logs_of_an_unknown_service_name_the_known_ones(make_backend):
