@@ -10,6 +10,8 @@ to Invoke at the bottom so that invoke.yaml and ``INVOKE_CONVERGE_*`` variables 
     invoke twins.up | twins.down | twins.status [--json] | twins.logs [--service NAME]
     invoke holdouts.pull [--holdouts-repo SOURCE] [--holdouts-ref REF] | holdouts.validate
     invoke gates | gates.lint | gates.types | gates.backend | gates.frontend
+    invoke gates.spec [--dry-run] [--base REF] [--head]
+    invoke done [--from-reports] [--no-twins]
     invoke report.comment | report.summary
 """
 
@@ -359,9 +361,13 @@ def validate(c: Context) -> None:
 
 
 def _gates(c: Context, *names: str) -> None:
+    from converge import done as done_lib
+
     with guard():
         settings = _settings(c)
-        gates_lib.run(gates_lib.configured(settings, names), cwd=settings.root)
+        outcomes = gates_lib.execute(gates_lib.configured(settings, names), cwd=settings.root)
+        done_lib.record_gates(settings, outcomes)  # for `invoke done --from-reports`
+        gates_lib.raise_failures(outcomes)
 
 
 @task(default=True, name="all")
@@ -394,15 +400,68 @@ def frontend(c: Context) -> None:
     _gates(c, "frontend")
 
 
+@task(
+    name="spec",
+    help={
+        "dry-run": "Print what would be sent (files, sizes, chunks); ask no model, write nothing.",
+        "base": "Measure the change from this commit or branch (default: spec_base, the pull "
+        "request's base in CI, else the merge base with the default branch).",
+        "head": "Review the committed change only (base to HEAD), not the working tree.",
+    },
+)
+def spec_gate(
+    c: Context, dry_run: bool = False, base: str | None = None, head: bool = False
+) -> None:
+    """The spec review: a model checks the change against the spec (needs ANTHROPIC_API_KEY)."""
+    from converge.spec import gate
+
+    with guard():
+        options = gate.options_for(
+            _settings(c), os.environ, worktree=not head, base=base or None, dry_run=dry_run
+        )
+        code = gate.execute(options, sys.stdout, sys.stderr)
+    raise SystemExit(code)
+
+
+# --- done -----------------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "from-reports": "Run nothing: read the latest reports of the four criteria.",
+        "no-twins": "Run the holdouts against API_URL or running twins (as converge --no-twins).",
+        "backend": BACKEND_HELP,
+    }
+)
+def done(
+    c: Context, from_reports: bool = False, no_twins: bool = False, backend: str | None = None
+) -> None:
+    """The four criteria (tests, lint + types, critical holdouts, spec review), one verdict."""
+    from converge import done as done_lib
+
+    with guard():
+        settings = _settings(c)
+        if from_reports:
+            criteria = done_lib.from_reports(settings)
+        else:
+            options = done_lib.DoneOptions(no_twins=no_twins, backend=_backend(backend))
+            criteria = done_lib.run_all(settings, options, os.environ, sys.stdout, sys.stderr)
+        print(done_lib.render_table(criteria), end="", flush=True)
+    raise SystemExit(done_lib.exit_code(criteria))
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
 def _markdown(c: Context, file: str | None) -> str:
+    from converge import done as done_lib
     from converge import report
 
     settings = _settings(c)
     path = Path(file) if file else settings.report_file
-    return report.render_markdown(report.load_report(path), sticky_marker=True)
+    document = report.load_report(path)
+    criteria = done_lib.comment_lines(settings, path)
+    return report.render_markdown(document, sticky_marker=True, criteria=criteria)
 
 
 @task(help={"file": "The report to render (default: the configured report_file)."})
@@ -439,6 +498,7 @@ ns = Collection()
 ns.add_collection(Collection("converge", run))
 ns.add_collection(Collection("twins", up, down, status, logs, conformance))
 ns.add_collection(Collection("holdouts", pull, validate))
-ns.add_collection(Collection("gates", all_gates, lint, types, backend_gate, frontend))
+ns.add_collection(Collection("gates", all_gates, lint, types, backend_gate, frontend, spec_gate))
+ns.add_task(done)
 ns.add_collection(Collection("report", comment, summary))
 ns.configure({"converge": config.invoke_defaults(ROOT)})

@@ -15,6 +15,9 @@ from typing import Any
 
 SCENARIO = "scenario.schema.json"
 REPORT = "report.schema.json"
+SPEC_VERDICT = "spec-verdict.schema.json"
+SPEC_REVIEW = "spec-review.schema.json"
+GATES = "gates.schema.json"
 
 
 def text(name: str) -> str:

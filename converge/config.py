@@ -65,7 +65,52 @@ DEFAULTS: dict[str, str] = {
     "gate_types": "mypy",
     "gate_backend": "pytest -q",
     "gate_frontend": "",
+    # The spec review gate (converge.spec_review): what the specification is, what the change is
+    # measured from, and how the model is asked.
+    "spec_files": "SPEC.md\ndocs/spec/**/*.md",
+    "spec_exclude": "",
+    "spec_base": "",
+    "spec_model": "claude-sonnet-4-6",
+    "spec_max_tokens": "8192",
+    "spec_temperature": "",
+    "spec_context_tokens": "200000",
+    "spec_max_chunks": "20",
+    "spec_max_retries": "2",
 }
+
+MAX_RETRIES = 10  # the SDK backs off exponentially: ten retries already wait minutes
+MAX_SPEC_TOKENS = 10_000_000  # far above any model's context: a bound, not a policy
+MAX_SPEC_CHUNKS = 1000
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """How ``invoke gates.spec`` reviews a change against the specification."""
+
+    spec_files: tuple[str, ...]  # globs relative to the root (git pathspec glob syntax)
+    exclude: tuple[str, ...]  # globs of changed files never sent (besides the holdouts)
+    base: str  # "" = the pull request's base in CI, else the merge base with the default branch
+    model: str
+    max_tokens: int
+    temperature: float | None  # None: not sent (the current API version rejects it)
+    context_tokens: int  # what one request may hold, input and answer together
+    max_chunks: int
+    max_retries: int  # the SDK's retries of overloaded, rate-limited and failed requests
+    api_key: str | None = field(default=None, repr=False)  # ANTHROPIC_API_KEY
+    base_url: str | None = None  # ANTHROPIC_BASE_URL: a gateway or a twin
+
+    def to_invoke_config(self) -> dict[str, str]:
+        return {
+            "spec_files": "\n".join(self.spec_files),
+            "spec_exclude": "\n".join(self.exclude),
+            "spec_base": self.base,
+            "spec_model": self.model,
+            "spec_max_tokens": str(self.max_tokens),
+            "spec_temperature": "" if self.temperature is None else _number_text(self.temperature),
+            "spec_context_tokens": str(self.context_tokens),
+            "spec_max_chunks": str(self.max_chunks),
+            "spec_max_retries": str(self.max_retries),
+        }
 
 
 @dataclass(frozen=True)
@@ -89,6 +134,7 @@ class Settings:
     gate_types: tuple[str, ...]
     gate_backend: tuple[str, ...]
     gate_frontend: tuple[str, ...]
+    spec: ReviewSettings
     # mock-anthropic's TWIN_ANTHROPIC_VARIABILITY: 0 the same answer every time, up to 1 varied.
     twins_variability: float = 0.0
     gate: Gate = "mean"  # what thresholds are compared with: satisfaction or its lower bound
@@ -145,6 +191,7 @@ class Settings:
             gate_types=reader.commands("gate_types"),
             gate_backend=reader.commands("gate_backend"),
             gate_frontend=reader.commands("gate_frontend"),
+            spec=_review_settings(reader, env),
             api_url_from_env=bool(env_api_url),
             jwt_secret=jwt_secret,
             holdout_pat=env.get("HOLDOUT_PAT") or None,
@@ -177,7 +224,38 @@ class Settings:
             "gate_types": "\n".join(self.gate_types),
             "gate_backend": "\n".join(self.gate_backend),
             "gate_frontend": "\n".join(self.gate_frontend),
+            **self.spec.to_invoke_config(),
         }
+
+
+def _review_settings(reader: _Reader, env: Mapping[str, str]) -> ReviewSettings:
+    max_tokens = reader.positive_int("spec_max_tokens", MAX_SPEC_TOKENS)
+    context = reader.positive_int("spec_context_tokens", MAX_SPEC_TOKENS)
+    if context <= max_tokens:
+        raise ConfigError(
+            reader.wrong("spec_context_tokens", f"more tokens than spec_max_tokens ({max_tokens})")
+        )
+    retries = reader.int_between("spec_max_retries", 0, MAX_RETRIES)
+    temperature_text = reader.text("spec_temperature")
+    temperature = None
+    if temperature_text:
+        temperature = reader.number("spec_temperature")
+        if not 0 <= temperature <= 1:
+            raise ConfigError(reader.wrong("spec_temperature", "a number from 0 to 1, or empty"))
+    base_url = env.get("ANTHROPIC_BASE_URL", "").strip()
+    return ReviewSettings(
+        spec_files=reader.globs("spec_files"),
+        exclude=reader.globs("spec_exclude"),
+        base=reader.text("spec_base"),
+        model=reader.text("spec_model", required=True),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        context_tokens=context,
+        max_chunks=reader.positive_int("spec_max_chunks", MAX_SPEC_CHUNKS),
+        max_retries=retries,
+        api_key=env.get("ANTHROPIC_API_KEY", "").strip() or None,
+        base_url=_url("ANTHROPIC_BASE_URL", base_url) if base_url else None,
+    )
 
 
 def read_setup_cfg(path: Path | str) -> dict[str, str]:
@@ -322,6 +400,41 @@ class _Reader:
         if not 1 <= number <= maximum:
             raise ConfigError(self.wrong(key, f"a whole number from 1 to {maximum}"))
         return number
+
+    def int_between(self, key: str, low: int, high: int) -> int:
+        value = self.values.get(key)
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else low - 1
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise ConfigError(self.wrong(key, f"a whole number from {low} to {high}"))
+        return number
+
+    def lines(self, key: str) -> tuple[str, ...]:
+        """One value per line (setup.cfg), or a list of strings (invoke.yaml)."""
+        value = self.values.get(key)
+        if isinstance(value, list | tuple):
+            if not all(isinstance(item, str) for item in value):
+                raise ConfigError(self.wrong(key, "a list of strings"))
+            lines = list(value)
+        elif isinstance(value, str):
+            lines = value.splitlines()
+        elif value is None:
+            lines = []
+        else:
+            raise ConfigError(self.wrong(key, "one value per line"))
+        return tuple(line.strip() for line in lines if line.strip())
+
+    def globs(self, key: str) -> tuple[str, ...]:
+        """Path globs relative to the project root: never absolute, never leaving it."""
+        patterns = self.lines(key)
+        for pattern in patterns:
+            if pattern.startswith(("/", ":")) or ".." in pattern.split("/"):
+                raise ConfigError(
+                    f"{self.where(key)}: {pattern!r} is not a glob relative to the project root"
+                )
+        return patterns
 
     def commands(self, key: str) -> tuple[str, ...]:
         """One command per line (setup.cfg), or a list of commands (invoke.yaml)."""

@@ -86,6 +86,11 @@ class ReportError(ConvergeError):
     """A saved report could not be read or rendered."""
 
 
+class ReviewError(ConvergeError):
+    """The spec review could not judge the change: no key, the model provider failing after the
+    SDK's retries, an answer that is not a valid verdict, a change git cannot show."""
+
+
 class GateFailedError(ConvergeError):
     """A quality gate (lint, types, tests, frontend) failed: the change is not ready."""
 

@@ -37,6 +37,22 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class CommandOutcome:
+    command: str
+    exit_code: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What one gate did: ``passed``, ``failed`` or ``skipped`` (no command configured)."""
+
+    name: str
+    status: str
+    commands: tuple[CommandOutcome, ...]
+
+
+@dataclass(frozen=True)
 class GateFailure:
     gate: str
     command: str
@@ -82,24 +98,47 @@ def _run_shell(command: str, cwd: Path) -> int:
 
 def run(
     gates: Sequence[Gate], *, cwd: Path | str = ".", say: Say = _stdout, runner: Runner = _run_shell
-) -> None:
+) -> list[GateOutcome]:
     """Run every command of every gate; raise GateFailedError naming each failure, once."""
-    failures: list[GateFailure] = []
+    outcomes = execute(gates, cwd=cwd, say=say, runner=runner)
+    raise_failures(outcomes)
+    return outcomes
+
+
+def execute(
+    gates: Sequence[Gate], *, cwd: Path | str = ".", say: Say = _stdout, runner: Runner = _run_shell
+) -> list[GateOutcome]:
+    """Run every command of every gate and say how each went; never raises for a failure."""
+    outcomes = []
     for gate in gates:
         if not gate.commands:
             say(f"gate {gate.name}: skipped, no command configured ([converge] {gate.key})")
+            outcomes.append(GateOutcome(gate.name, "skipped", ()))
             continue
+        done = []
         for command in gate.commands:
             say(f"gate {gate.name}: $ {command}")
             started = time.monotonic()
             code = runner(command, Path(cwd))
             seconds = time.monotonic() - started
+            done.append(CommandOutcome(command, code, seconds))
             if code == 0:
                 say(f"gate {gate.name}: ok ({seconds:.1f}s)")
             else:
-                failure = GateFailure(gate.name, command, code)
-                failures.append(failure)
-                say(f"gate {gate.name}: FAILED, {failure.command!r} exited {code}")
+                say(f"gate {gate.name}: FAILED, {command!r} exited {code}")
+        failed = any(outcome.exit_code != 0 for outcome in done)
+        outcomes.append(GateOutcome(gate.name, "failed" if failed else "passed", tuple(done)))
+    return outcomes
+
+
+def raise_failures(outcomes: Sequence[GateOutcome]) -> None:
+    """One GateFailedError (exit 1) listing every failed command, if any failed."""
+    failures = [
+        GateFailure(outcome.name, command.command, command.exit_code)
+        for outcome in outcomes
+        for command in outcome.commands
+        if command.exit_code != 0
+    ]
     if failures:
         count = len(failures)
         raise GateFailedError(

@@ -20,7 +20,7 @@ SECRET_HEADERS = frozenset(
 )
 
 # Environment variables whose values are secrets wherever they turn up.
-SECRET_ENV = ("HOLDOUT_PAT", "CONVERGE_JWT_SECRET", "GITHUB_TOKEN")
+SECRET_ENV = ("HOLDOUT_PAT", "CONVERGE_JWT_SECRET", "GITHUB_TOKEN", "ANTHROPIC_API_KEY")
 
 # Header.payload.signature, each base64url; both header and payload are JSON objects ("eyJ").
 _JWT = r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"

@@ -437,8 +437,14 @@ def verdict(document: Mapping[str, Any]) -> str:
     )
 
 
-def render_markdown(document: Mapping[str, Any], sticky_marker: bool = True) -> str:
-    """A GitHub-flavoured summary for a PR comment; the hidden marker lets CI update it in place."""
+def render_markdown(
+    document: Mapping[str, Any], sticky_marker: bool = True, criteria: Sequence[str] = ()
+) -> str:
+    """A GitHub-flavoured summary for a PR comment; the hidden marker lets CI update it in place.
+
+    ``criteria`` are Markdown lines placed above the scenario table: ``invoke done``'s four
+    criteria and its verdict, in the PR comment.
+    """
     lines = [STICKY_MARKER, ""] if sticky_marker else []
     status = _status_word(document)
     lines.append(f"### converge: {status}")
@@ -452,6 +458,7 @@ def render_markdown(document: Mapping[str, Any], sticky_marker: bool = True) -> 
         lines.extend(f"- {_md(line)}" for line in regressed)
         lines.append("")
     lines.append(_md(verdict(document)))
+    lines.extend(["", *criteria] if criteria else [])
     scenarios = _ordered(document)
     if scenarios:
         headers, rows = _score_rows(

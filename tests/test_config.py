@@ -70,6 +70,14 @@ def test_bad_threshold_names_the_key_and_value(tmp_path: Path) -> None:
         ("report_file =", "report_file: must not be empty"),
         ("gate_lint = ruff check 'unclosed", "gate_lint: cannot parse the command"),
         ("thresold_critical = 90", "thresold_critical: unknown key"),
+        ("spec_files = ../other/SPEC.md", "spec_files: '../other/SPEC.md' is not a glob relative"),
+        ("spec_exclude = /abs/*.json", "spec_exclude: '/abs/*.json' is not a glob relative"),
+        ("spec_model =", "spec_model: must not be empty"),
+        ("spec_max_tokens = 0", "spec_max_tokens: expected a whole number from 1 to 10000000"),
+        ("spec_context_tokens = 8000", "spec_context_tokens: expected more tokens than spec_max"),
+        ("spec_temperature = 2", "spec_temperature: expected a number from 0 to 1, or empty"),
+        ("spec_max_retries = 11", "spec_max_retries: expected a whole number from 0 to 10"),
+        ("spec_max_chunks = none", "spec_max_chunks: expected a whole number from 1 to 1000"),
     ],
 )
 def test_each_wrong_value_names_its_key(tmp_path: Path, line: str, message: str) -> None:
@@ -101,6 +109,23 @@ def test_secrets_stay_out_of_repr_and_invoke_config(tmp_path: Path) -> None:
     for text in (repr(settings), str(settings), repr(settings.to_invoke_config())):
         assert "ghp_secret_pat_value" not in text
         assert "jwt-secret-value!" not in text
+
+
+def test_the_spec_review_settings_and_its_key_from_the_environment(tmp_path: Path) -> None:
+    write_cfg(tmp_path, "spec_files =\n  SPEC.md\n  docs/**/*.md\nspec_temperature = 0.2\n")
+    environ = {
+        "ANTHROPIC_API_KEY": "sk-ant-secret-key",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/",
+    }
+    settings = config.load(tmp_path, environ=environ)
+    assert settings.spec.spec_files == ("SPEC.md", "docs/**/*.md")
+    assert settings.spec.temperature == 0.2
+    assert settings.spec.api_key == "sk-ant-secret-key"
+    assert settings.spec.base_url == "http://127.0.0.1:9"
+    assert "sk-ant-secret-key" not in repr(settings) + repr(settings.to_invoke_config())
+    assert config.load(tmp_path, environ={}).spec.api_key is None
+    with pytest.raises(ConfigError, match=r"^ANTHROPIC_BASE_URL: expected an http"):
+        config.load(tmp_path, environ={"ANTHROPIC_BASE_URL": "gateway:443"})
 
 
 def test_invoke_config_round_trips(tmp_path: Path) -> None:

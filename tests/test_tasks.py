@@ -41,6 +41,8 @@ TASKS = [
     "gates.types",
     "gates.backend",
     "gates.frontend",
+    "gates.spec",
+    "done",
     "report.comment",
     "report.summary",
 ]

@@ -131,7 +131,7 @@ def test_converge_workflow_has_the_three_jobs_wired_as_specified() -> None:
     gate_runs = [step.get("run") for step in jobs["gates-backend"]["steps"]]
     for gate in ("invoke gates.lint", "invoke gates.types", "invoke gates.backend"):
         assert gate in gate_runs, "each gate is its own step"
-    assert jobs["report"]["needs"] == "converge"
+    assert {"converge", "spec-review", "gates-backend"} <= set(jobs["report"]["needs"])
     assert jobs["report"]["if"].startswith("always()")
     assert jobs["report"]["permissions"]["pull-requests"] == "write"
     upload = next(s for s in jobs["converge"]["steps"] if "upload-artifact" in s.get("uses", ""))
@@ -157,3 +157,25 @@ def test_holdouts_template_reports_a_check_run_on_the_product_commit() -> None:
     product = load(REPO / ".github/workflows/converge.yml")["jobs"]["holdouts-dispatch"]
     wait = next(s for s in product["steps"] if "wait-on-check" in s.get("uses", ""))
     assert wait["with"]["check-name"] == document["env"]["CHECK_NAME"]
+
+
+def test_the_spec_review_is_its_own_job_skipped_with_a_notice_without_a_key() -> None:
+    jobs = load(REPO / ".github/workflows/converge.yml")["jobs"]
+    job = jobs["spec-review"]
+    assert job["env"]["ANTHROPIC_API_KEY"] == "${{ secrets.ANTHROPIC_API_KEY }}"
+    assert job["permissions"] == {"contents": "read"}
+    notice, *steps = job["steps"]
+    assert notice["if"] == "env.ANTHROPIC_API_KEY == ''"
+    assert notice["run"].startswith('echo "::notice title=Spec review skipped::')
+    assert all("env.ANTHROPIC_API_KEY != ''" in step["if"] for step in steps), "all else skipped"
+    checkout = next(step for step in steps if step.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0, "the pull request's base must be in the clone"
+    assert "invoke gates.spec" in [step.get("run") for step in steps]
+    upload = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
+    assert "reports/spec-review.json" in upload["with"]["path"]
+    downloads = [
+        s["with"]["name"]
+        for s in jobs["report"]["steps"]
+        if "download-artifact" in s.get("uses", "")
+    ]
+    assert {"converge-report", "gates-report", "spec-review-report"} <= set(downloads)
