@@ -113,7 +113,7 @@ def _shared(name: str, value: str | None) -> Any:
     klass=_SharedFlags,
     default=True,
     auto_shortflags=False,
-    iterable=["threshold"],
+    iterable=["threshold", "var"],
     help={
         "keep": "Leave the twins running afterwards (stop them with `invoke twins.down`).",
         "no-twins": "Do not start the twins: run against --api-url, API_URL, running twins, "
@@ -155,6 +155,8 @@ def run(
     gate: str | None = None,
     color: str | None = None,
     baseline: str | None = None,
+    var: list[str] | None = None,
+    vars_file: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -190,6 +192,8 @@ def run(
             # A folder named by flag is run as it is; pulling into it needs --holdouts-repo too.
             pull=scenarios_dir is None or holdouts_repo is not None,
             holdouts_chosen=holdouts_repo is not None,
+            variables=tuple(var or ()),
+            vars_file=_path(_shared("vars_file", vars_file)),
         )
         code = pipeline.converge(settings, options, sys.stdout, sys.stderr)
     raise SystemExit(code)
@@ -345,8 +349,15 @@ def pull(c: Context, holdouts_repo: str | None = None, holdouts_ref: str | None 
         )
 
 
-@task
-def validate(c: Context) -> None:
+@task(
+    iterable=["var"],
+    help={
+        "var": "A user variable NAME=VALUE the scenarios may use; repeatable.",
+        "vars-file": "A YAML or JSON mapping of user variables (default: the configured "
+        "vars_file).",
+    },
+)
+def validate(c: Context, var: list[str] | None = None, vars_file: str | None = None) -> None:
     """Schema-check the pulled scenarios (no request is sent)."""
     from converge import engine
 
@@ -354,7 +365,13 @@ def validate(c: Context) -> None:
         settings = _settings(c)
         folder = settings.scenarios_dir
         shown = folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
-        print(engine.validation_summary(engine.validate(folder), shown))
+        scenarios = engine.validate(
+            folder,
+            tuple(var or ()),
+            _path(vars_file) or settings.vars_file,
+            settings.timeout,
+        )
+        print(engine.validation_summary(scenarios, shown))
 
 
 # --- gates ----------------------------------------------------------------------------------

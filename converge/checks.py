@@ -16,7 +16,9 @@ from functools import lru_cache
 from typing import Any
 
 import regex
+import urllib3
 
+from converge._body_schema import first_failure
 from converge.model import CheckResult, CheckSpec
 from converge.paths import PathMissing
 from converge.template import UndefinedVariable, text_of
@@ -37,18 +39,44 @@ _NOT_JSON: Any = object()
 
 
 class Response:
-    """What the checks look at: status code, raw text, and the JSON body parsed on first use.
+    """What the checks look at: status code, headers, raw text, the JSON body parsed on first
+    use, and how long the exchange took.
 
     Parsing is lazy because most steps of a status-only scenario never need it. ``deadline``
     (``time.monotonic()`` seconds) is the step's: a regular expression may search until then.
+    ``headers`` must look names up case-insensitively (requests' and urllib3's do; a header sent
+    more than once reads as its values joined by ", "). ``body_problem`` says why the body
+    cannot be read (an encoding converge cannot decode): every check of the body then fails
+    with it, while status, headers and duration are still checked.
     """
 
-    __slots__ = ("_json", "_json_problem", "deadline", "status_code", "text")
+    __slots__ = (
+        "_json",
+        "_json_problem",
+        "body_problem",
+        "deadline",
+        "duration_ms",
+        "headers",
+        "status_code",
+        "text",
+    )
 
-    def __init__(self, status_code: int, text: str, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        text: str,
+        deadline: float | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        duration_ms: float = 0.0,
+        body_problem: str | None = None,
+    ) -> None:
         self.status_code = status_code
         self.text = text
         self.deadline = deadline
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.duration_ms = duration_ms
+        self.body_problem = body_problem
         self._json: Any = _UNPARSED
         self._json_problem: str | None = None
 
@@ -107,6 +135,14 @@ def evaluate_one(spec: CheckSpec, response: Response, variables: Mapping[str, An
             return _matches(spec, response, variables)
         if spec.kind == "body_equals":
             return _equals(spec, response, variables)
+        if spec.kind == "header_equals":
+            return _header_equals(spec, response, variables)
+        if spec.kind == "header_matches":
+            return _header_matches(spec, response, variables)
+        if spec.kind == "body_schema":
+            return _schema(spec, response)
+        if spec.kind == "max_duration_ms":
+            return _duration(spec, response)
         return _capture(spec, response)[0]
     except UndefinedVariable as missing:
         return _fail(spec, None, None, f"not checked: {missing}")
@@ -156,6 +192,8 @@ def _status(spec: CheckSpec, response: Response) -> CheckResult:
 
 def _contains(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -> CheckResult:
     needle = text_of(_render_expected(spec, variables))
+    if response.body_problem is not None:
+        return _fail(spec, needle, None, response.body_problem)
     if needle in response.text:
         return _pass(spec, needle, needle)
     body = show(response.text) if response.text else "empty"
@@ -175,12 +213,7 @@ def _matches(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) 
         return _fail(spec, pattern, _short_value(value), message)
     subject = text_of(value)
     try:
-        # Bounded: a pattern that backtracks catastrophically (``^(a+)+$``) on the API's value
-        # would otherwise hold the step for hours. The GIL is released while it searches, so
-        # the other workers go on meanwhile.
-        hit = found and compiled.search(
-            subject, timeout=response.seconds_left(), concurrent=True
-        ) is not None
+        hit = found and _search(compiled, subject, response)
     except TimeoutError:
         return _fail(
             spec,
@@ -214,8 +247,74 @@ def _equals(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -
     )
 
 
+def _header_equals(
+    spec: CheckSpec, response: Response, variables: Mapping[str, Any]
+) -> CheckResult:
+    expected = text_of(_render_expected(spec, variables))
+    value, problem = _header(spec, response)
+    if problem is not None:
+        return _fail(spec, expected, None, problem)
+    if value == expected:
+        return _pass(spec, expected, _short_value(value))
+    return _fail(spec, expected, _short_value(value), f"{spec.target}: {mismatch(expected, value)}")
+
+
+def _header_matches(
+    spec: CheckSpec, response: Response, variables: Mapping[str, Any]
+) -> CheckResult:
+    pattern = text_of(_render_expected(spec, variables))
+    value, problem = _header(spec, response)
+    if problem is not None:
+        return _fail(spec, pattern, None, problem)
+    try:
+        compiled = _compile(pattern)
+    except regex.error as error:
+        message = f"pattern {pattern!r} is not valid: {error}"
+        return _fail(spec, pattern, _short_value(value), message)
+    try:
+        hit = _search(compiled, value, response)
+    except TimeoutError:
+        return _fail(
+            spec,
+            pattern,
+            _short_value(value),
+            f"{spec.target}: the pattern /{pattern}/ did not finish matching within the step's "
+            "timeout (it backtracks too much on this value)",
+        )
+    if hit:
+        return _pass(spec, pattern, _short_value(value))
+    message = f"{spec.target}: {show(value)} does not match /{pattern}/"
+    return _fail(spec, pattern, _short_value(value), message)
+
+
+def _schema(spec: CheckSpec, response: Response) -> CheckResult:
+    expected = _expected_for_report(spec)
+    document, problem = _body(response)
+    if problem is not None:
+        return _fail(spec, expected, None, problem)
+    failure = first_failure(spec.schema, document)
+    if failure is None:
+        return _pass(spec, expected, "valid")
+    return _fail(spec, expected, _short_value(document), failure)
+
+
+def _duration(spec: CheckSpec, response: Response) -> CheckResult:
+    limit = spec.limit_ms if spec.limit_ms is not None else 0.0
+    took = round(response.duration_ms)
+    expected = _expected_for_report(spec)
+    if response.duration_ms <= limit:
+        return _pass(spec, expected, took)
+    message = f"took {took} ms, at most {limit:g} ms allowed"
+    return _fail(spec, expected, took, message)
+
+
 def _capture(spec: CheckSpec, response: Response) -> tuple[CheckResult, Any]:
     where = _capture_source(spec)
+    if spec.header is not None:
+        text, problem = _header(spec, response)
+        if problem is not None:
+            return _fail(spec, where, None, f"cannot capture {spec.target}: {problem}"), None
+        return _pass(spec, where, _short_value(text)), text
     _found, value, problem = _field(spec, response)
     if problem is not None:
         return _fail(spec, where, None, f"cannot capture {spec.target}: {problem}"), None
@@ -293,16 +392,45 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern, regex.VERSION0)
 
 
+def _search(compiled: regex.Pattern[str], subject: str, response: Response) -> bool:
+    # Bounded: a pattern that backtracks catastrophically (``^(a+)+$``) on the API's value would
+    # otherwise hold the step for hours (TimeoutError then). The GIL is released while it
+    # searches, so the other workers go on meanwhile.
+    found = compiled.search(subject, timeout=response.seconds_left(), concurrent=True)
+    return found is not None
+
+
+def _header(spec: CheckSpec, response: Response) -> tuple[str, str | None]:
+    """(value, problem): the response header the check names, or why there is none."""
+    value = response.headers.get(spec.header or "")
+    if value is None:
+        name = spec.target
+        if spec.kind == "capture":
+            name = _capture_source(spec).removeprefix("header.")
+        return "", f"no {name} header in the response"
+    return value, None
+
+
+def _body(response: Response) -> tuple[Any, str | None]:
+    """(document, problem): the parsed JSON body, or why there is none."""
+    if response.body_problem is not None:
+        return None, response.body_problem
+    document = response.json
+    if document is _NOT_JSON and response._json_problem is not None:
+        return None, f"the response's JSON {response._json_problem}"
+    if document is _NOT_JSON:
+        body = shorten(response.text) if response.text else "an empty body"
+        return None, f"response is not JSON (status {response.status_code}): {body}"
+    return document, None
+
+
 def _field(spec: CheckSpec, response: Response) -> tuple[bool, Any, str | None]:
     """(found, value, problem): problem is a message when the field cannot be read."""
     if spec.path is None:
         return False, None, f"check {spec.kind} has no field path"
-    document = response.json
-    if document is _NOT_JSON and response._json_problem is not None:
-        return False, None, f"the response's JSON {response._json_problem}"
-    if document is _NOT_JSON:
-        body = shorten(response.text) if response.text else "an empty body"
-        return False, None, f"response is not JSON (status {response.status_code}): {body}"
+    document, problem = _body(response)
+    if problem is not None:
+        return False, None, problem
     try:
         return True, spec.path.resolve(document), None
     except PathMissing as missing:
@@ -321,10 +449,14 @@ def _expected_for_report(spec: CheckSpec) -> Any:
         return spec.statuses[0] if len(spec.statuses) == 1 else list(spec.statuses)
     if spec.kind == "capture":
         return _capture_source(spec)
+    if spec.kind == "body_schema":
+        return "a body valid against the schema"
     return spec.expected.source if spec.expected is not None else None
 
 
 def _capture_source(spec: CheckSpec) -> str:
+    if spec.header is not None and spec.expected is not None:
+        return str(spec.expected.source)  # "header.Location", as written
     text = spec.path.text if spec.path is not None else ""
     return text if text.startswith("response") else f"response.{text}" if text else "response"
 
@@ -363,3 +495,31 @@ def _short_value(value: Any) -> Any:
         return value if len(text) <= ACTUAL_LIMIT else shorten(text)
     return value
 
+
+
+# --- what cannot be decoded ------------------------------------------------------------------
+
+# The content codings the HTTP client decodes: gzip and deflate always, br with a brotli
+# decoder installed, zstd with zstandard (urllib3 knows which it has).
+DECODABLE = frozenset(
+    {"identity", *(coding.lower() for coding in urllib3.response.HTTPResponse.CONTENT_DECODERS)}
+)
+
+
+def undecodable(headers: Mapping[str, str]) -> str | None:
+    """Why a body cannot be read, when its Content-Encoding is one converge cannot decode."""
+    value = headers.get("content-encoding")
+    if not value:
+        return None
+    unknown = [
+        coding.strip()
+        for coding in value.split(",")
+        if coding.strip() and coding.strip().lower() not in DECODABLE
+    ]
+    if not unknown:
+        return None
+    hint = " (install brotli to decode it)" if "br" in (c.lower() for c in unknown) else ""
+    return (
+        f"the body is encoded as {', '.join(repr(c) for c in unknown)} (Content-Encoding), "
+        f"which converge cannot decode{hint}; it was not read"
+    )

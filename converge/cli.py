@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--color", choices=CHOICES, default="auto",
         help="colour the results: auto (on a terminal, unless NO_COLOR is set), always, never",
     )
+    _add_variable_options(run)
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check the scenario files; send no request")
@@ -124,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a scenarios folder (default {DEFAULT_SCENARIOS_DIR}) or one scenario file",
     )
     validate.add_argument("--scenarios-dir", type=Path, help=argparse.SUPPRESS)
+    _add_variable_options(validate)
+    validate.add_argument(
+        "--timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+        help="the default step timeout a run would have, for the worst case of a retry "
+        "(default 10)",
+    )
     validate.set_defaults(handler=_validate)
 
     report = commands.add_parser("report", help="render a saved JSON report")
@@ -184,6 +191,20 @@ def convert_option(action: argparse.Action, value: str) -> object:
         choices = ", ".join(str(choice) for choice in action.choices)
         raise ConfigError(f"{flag}: expected one of {choices}, got {value!r}")
     return converted
+
+
+def _add_variable_options(parser: argparse.ArgumentParser) -> None:
+    """--var and --vars-file: values the scenarios get from outside (also CONVERGE_VAR_<NAME>)."""
+    parser.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE", dest="variables",
+        help="a user variable, {{NAME}} in the scenarios (text); repeatable; overrides "
+        "--vars-file and $CONVERGE_VAR_NAME",
+    )
+    parser.add_argument(
+        "--vars-file", type=Path, metavar="FILE",
+        help="a YAML or JSON mapping of user variables (values keep their types; redacted in "
+        "every output, as $CONVERGE_VAR_<NAME> values are)",
+    )
 
 
 def parse_thresholds(
@@ -251,6 +272,8 @@ def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         gate=arguments.gate or "mean",
         twin_urls=tuple(twin_urls),
         baseline=arguments.baseline,
+        variables=tuple(arguments.variables),
+        vars_file=arguments.vars_file,
     )
     return execute(options, out, err)
 
@@ -284,6 +307,8 @@ def _replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         twin_urls=tuple(twin_urls),
         scenario=chosen.scenario,
         replay_seed=chosen.seed,
+        variables=tuple(arguments.variables),
+        vars_file=arguments.vars_file,
     )
     return execute(options, out, err)
 
@@ -307,7 +332,8 @@ def _validate(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from converge.engine import validate, validation_summary
 
     path = arguments.path or arguments.scenarios_dir or Path(DEFAULT_SCENARIOS_DIR)
-    out.write(validation_summary(validate(path), path) + "\n")
+    scenarios = validate(path, arguments.variables, arguments.vars_file, arguments.timeout)
+    out.write(validation_summary(scenarios, path) + "\n")
     return EXIT_OK
 
 

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, str] = {
     "gate": "mean",
     "timeout": "10",
     "workers": "4",
+    "vars_file": "",
     "twins_backend": "auto",
     "twins_variability": "0",
     "compose_file": "compose/docker-compose.yml",
@@ -138,6 +139,7 @@ class Settings:
     # mock-anthropic's TWIN_ANTHROPIC_VARIABILITY: 0 the same answer every time, up to 1 varied.
     twins_variability: float = 0.0
     gate: Gate = "mean"  # what thresholds are compared with: satisfaction or its lower bound
+    vars_file: Path | None = None  # user variables for the scenarios (a YAML or JSON mapping)
     api_url_from_env: bool = False  # API_URL was set: it wins over a started stack's URL
     jwt_secret: str = field(default=DEFAULT_JWT_SECRET, repr=False)
     holdout_pat: str | None = field(default=None, repr=False)
@@ -182,6 +184,7 @@ class Settings:
             timeout=reader.positive_number("timeout"),
             workers=reader.positive_int("workers", MAX_WORKERS),
             gate=reader.gate("gate"),
+            vars_file=base / reader.text("vars_file") if reader.text("vars_file") else None,
             twins_backend=backend,
             twins_variability=reader.fraction("twins_variability"),
             compose_file=base / reader.text("compose_file", required=True),
@@ -215,6 +218,7 @@ class Settings:
             "gate": self.gate,
             "timeout": _number_text(self.timeout),
             "workers": str(self.workers),
+            "vars_file": _relative(self.vars_file, self.root) if self.vars_file else "",
             "twins_backend": self.twins_backend,
             "twins_variability": _number_text(self.twins_variability),
             "compose_file": _relative(self.compose_file, self.root),

@@ -8,6 +8,7 @@ when it could not (exit 2), after writing the report either way, so CI always ha
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -41,9 +42,11 @@ from converge.runner import (
     preflight,
 )
 from converge.runner import run_all as run_scenarios
-from converge.scenario import SUFFIXES, load_dir, load_file
+from converge.scenario import SUFFIXES, LoadOptions, load_dir, load_file
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.tokens import DEFAULT_JWT_SECRET
+from converge.variables import UserVariables
+from converge.variables import collect as collect_variables
 
 MAX_TIMEOUT = 86400.0  # as config.MAX_TIMEOUT and the schema; a socket cannot wait 1e300 s
 
@@ -72,6 +75,8 @@ class RunOptions:
     # Twins whose per-seed state is reset before each run (POST /_twin/reset {"seed": ...}).
     twin_urls: tuple[str, ...] = ()
     color: ColorChoice = "auto"
+    variables: tuple[str, ...] = ()  # --var NAME=VALUE, in order (the last of a name wins)
+    vars_file: Path | None = None  # --vars-file: a YAML or JSON mapping of user variables
 
 
 STDOUT = Path("-")  # as report_file: the JSON report goes to stdout, the table to stderr
@@ -96,9 +101,11 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     try:
         # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
         check_options(options)
+        user = user_variables(options.variables, options.vars_file)
+        redactor = redactor.with_secrets(user.secrets)
         options_ok = True
         before = _load_baseline(options.baseline)
-        scenarios = _chosen(options)
+        scenarios = _chosen(options, user)
         origin = ApiOrigin(options.api_url)
         if options.verbose:
             err.write(
@@ -106,7 +113,7 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
                 f"{origin.base_url}, {options.workers} worker(s)\n"
             )
         preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT))
-        results = _run(scenarios, options, err, redactor)
+        results = _run(scenarios, options, err, redactor, user)
         code = exit_code(results)
     except ConvergeError as error:
         failure = error
@@ -200,21 +207,34 @@ def record_failure(
         error.message += f"\ncannot write the report: {problem}"
 
 
-def validate(scenarios_dir: Path) -> list[Scenario]:
-    """Load and validate every scenario file; no request is sent."""
-    return load(scenarios_dir)
+def validate(
+    scenarios_dir: Path,
+    variables: Sequence[str] = (),
+    vars_file: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[Scenario]:
+    """Load and validate every scenario file, knowing the user variables a run would have
+    (``--var`` assignments, a vars file, the environment); no request is sent."""
+    user = user_variables(variables, vars_file)
+    return load(scenarios_dir, LoadOptions(variables=user.sources, default_timeout=timeout))
 
 
-def load(scenarios: Path) -> list[Scenario]:
+def user_variables(assignments: Sequence[str], vars_file: Path | None) -> UserVariables:
+    """The user variables of a run: ``CONVERGE_VAR_*`` from the environment, the vars file,
+    then ``--var`` assignments."""
+    return collect_variables(assignments, vars_file, os.environ)
+
+
+def load(scenarios: Path, options: LoadOptions | None = None) -> list[Scenario]:
     """A scenarios folder, or one scenario file: its tier is its ``priority``, or its folder's
     name when that is a tier (``holdouts/critical/auth.yaml``)."""
     if not scenarios.is_file():
-        return load_dir(scenarios)
+        return load_dir(scenarios, options)
     if not scenarios.name.endswith(SUFFIXES):
         raise NoScenariosError(f"{scenarios} is not a scenario file (*.yaml, *.yml)")
     # From the folder above a tier folder, so that the file is shown as critical/auth.yaml.
     root = scenarios.parent.parent if scenarios.parent.name in TIERS else scenarios.parent
-    return [load_file(scenarios, root)]
+    return load_file(scenarios, root, options)
 
 
 def validation_summary(scenarios: Sequence[Scenario], where: Path | str) -> str:
@@ -250,9 +270,12 @@ def select(
     return chosen
 
 
-def _chosen(options: RunOptions) -> list[Scenario]:
+def _chosen(options: RunOptions, user: UserVariables) -> list[Scenario]:
     """The scenarios the options select: tier and name filter, or the one to replay."""
-    scenarios = select(load(options.scenarios_dir), options.priority, options.name_filter)
+    loading = LoadOptions(variables=user.sources, default_timeout=options.timeout)
+    scenarios = select(
+        load(options.scenarios_dir, loading), options.priority, options.name_filter
+    )
     return scenarios if options.scenario is None else named(scenarios, options.scenario)
 
 
@@ -299,9 +322,14 @@ def check_options(options: RunOptions) -> None:
 
 
 def _run(
-    scenarios: Sequence[Scenario], options: RunOptions, err: TextIO, redactor: Redactor
+    scenarios: Sequence[Scenario],
+    options: RunOptions,
+    err: TextIO,
+    redactor: Redactor,
+    user: UserVariables,
 ) -> list[ScenarioResult]:
     config = RunnerConfig(
+        variables=user.values,
         api_url=options.api_url,
         timeout=options.timeout,
         workers=options.workers,

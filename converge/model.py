@@ -14,11 +14,29 @@ from typing import Any, Literal
 from converge.paths import FieldPath
 from converge.template import Template
 
+DEFAULT_TIMEOUT = 10.0  # seconds a step may take, unless the step or the run says otherwise
+DEFAULT_RETRY_INTERVAL_MS = 1000  # between the attempts of a retry that names no interval
+MAX_RETRY_SECONDS = 600  # a retry's worst case, attempts x (timeout + interval), at most
+
 Priority = Literal["critical", "important", "nice-to-have"]
 TIERS: tuple[Priority, ...] = ("critical", "important", "nice-to-have")
 
-CheckKind = Literal["status", "body_contains", "body_matches", "body_equals", "capture"]
+CheckKind = Literal[
+    "status",
+    "body_contains",
+    "body_matches",
+    "body_equals",
+    "header_equals",
+    "header_matches",
+    "body_schema",
+    "max_duration_ms",
+    "capture",
+]
 """``status`` also covers the implicit 2xx check of a step with neither expect nor capture."""
+CHECK_KINDS: tuple[CheckKind, ...] = CheckKind.__args__  # type: ignore[attr-defined]
+
+BodyKind = Literal["json", "form", "text"]
+"""How a step's body is sent: JSON (``body``), urlencoded (``form``), text (``body_text``)."""
 
 
 # --- what a scenario declares -------------------------------------------------------------
@@ -29,9 +47,13 @@ class CheckSpec:
     """One declared check of a step; each one is worth exactly one point of satisfaction.
 
     ``target`` is what the check looks at, as the user wrote it: ``"status"``, the substring for
-    ``body_contains``, the field path for ``body_matches``/``body_equals``, the variable name for
-    ``capture``. ``expected`` is compiled (it may hold templates); ``path`` is set for the kinds
-    that read a field; ``statuses`` for ``status`` (empty tuple = any 2xx, the implicit check).
+    ``body_contains``, the field path for ``body_matches``/``body_equals``, the header name for
+    ``header_equals``/``header_matches``, ``"body"`` for ``body_schema``, ``"duration"`` for
+    ``max_duration_ms``, the variable name for ``capture``. ``expected`` is compiled (it may hold
+    templates); ``path`` is set for the kinds that read a body field; ``header`` (lower case) for
+    the kinds that read a response header, a capture from a header included; ``statuses`` for
+    ``status`` (empty tuple = any 2xx, the implicit check); ``schema`` is the compiled validator
+    of ``body_schema``; ``limit_ms`` the bound of ``max_duration_ms``.
     """
 
     kind: CheckKind
@@ -40,6 +62,27 @@ class CheckSpec:
     expected: Template | None = None
     path: FieldPath | None = None
     statuses: tuple[int, ...] = ()
+    header: str | None = None
+    schema: Any = None
+    limit_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Auth:
+    """``auth``: ``basic`` credentials render to ``{"username", "password"}``; ``bearer`` to the
+    token. Either becomes the request's Authorization header."""
+
+    scheme: Literal["basic", "bearer"]
+    credentials: Template
+
+
+@dataclass(frozen=True)
+class Retry:
+    """``retry``: send the step up to ``attempts`` times, ``interval_ms`` apart, until every one
+    of its checks holds."""
+
+    attempts: int
+    interval_ms: int
 
 
 @dataclass(frozen=True)
@@ -47,21 +90,30 @@ class Step:
     index: int  # 0-based position in the scenario
     name: str
     method: str  # upper case
-    path: Template  # renders to a string starting with "/"
+    path: Template  # renders to a string starting with "/" (templates percent-encoded)
     headers: Template  # renders to dict[str, str]
-    body: Template | None  # None: no body sent
+    body: Template | None  # None: no body sent; what it renders to is sent as body_kind says
     timeout: float | None  # None: the run's default
-    checks: tuple[CheckSpec, ...]  # in order: status, contains, matches, equals, captures
+    # In order: status, body_contains, body_matches, body_equals, header_equals, header_matches,
+    # body_schema, max_duration_ms, captures.
+    checks: tuple[CheckSpec, ...]
     variables: frozenset[str]  # every variable the request and the expectations use
     line: int
+    query: Template | None = None  # renders to {name: value | [values] | None}
+    auth: Auth | None = None
+    body_kind: BodyKind = "json"
+    retry: Retry | None = None
 
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
+    name: str  # with the parameters' values for an instance: "NAME [token=..., limit=50]"
     priority: Priority
     file: str  # relative to the scenarios directory, POSIX separators
     steps: tuple[Step, ...]
+    # One entry of ``parameters`` for an instance: renders (with the run's built-in and user
+    # variables) to the variables this instance adds. None for a scenario without parameters.
+    parameters: Template | None = None
 
     @property
     def checks_total(self) -> int:
@@ -92,6 +144,7 @@ class StepResult:
     error: str | None  # transport failure or "not sent: ..." reason; None when answered
     checks: tuple[CheckResult, ...]
     line: int = 0  # where the step starts in its scenario file (0: not known)
+    attempts: int = 1  # how many times it was sent (retry); the last attempt is this result
 
     @property
     def checks_passed(self) -> int:

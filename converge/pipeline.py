@@ -49,6 +49,8 @@ class Options:
     color: ColorChoice = "auto"
     pull: bool = True  # False: run the scenarios folder as it is (named by flag)
     holdouts_chosen: bool = False  # the source was named by flag, not taken from the settings
+    variables: tuple[str, ...] = ()  # --var NAME=VALUE
+    vars_file: Path | None = None  # --vars-file; None: the configured vars_file, if any
 
 
 def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> int:
@@ -153,6 +155,8 @@ def _pull_and_run(
         color=options.color,
         markdown_file=options.markdown_file,
         junit_file=options.junit_file,
+        variables=options.variables,
+        vars_file=options.vars_file or settings.vars_file,
     )
     return engine.execute(run_options, out, err)
 

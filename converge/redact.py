@@ -7,6 +7,7 @@ looks like a JWT, because a hostile or careless API may echo tokens we never saw
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -45,8 +46,12 @@ class Redactor:
     """Replaces every known secret, and anything JWT-shaped, with ``[REDACTED]``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        given = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+        # An API that echoes a secret inside JSON may write it escaped ("s\u00e9cret"): that
+        # spelling is the same secret.
+        escaped = {json.dumps(s)[1:-1] for s in given if not s.isascii() or '"' in s or "\\" in s}
         known = sorted(
-            {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH},
+            given | escaped,
             key=len,
             reverse=True,  # longest first, so a secret containing another is masked whole
         )

@@ -160,6 +160,7 @@ def _step(step: StepResult) -> dict[str, Any]:
         "path": step.path,
         "status_code": step.status_code,
         "duration_ms": round(step.duration_ms, 3),
+        "attempts": step.attempts,
         "error": step.error,
         "checks_passed": step.checks_passed,
         "checks_total": len(step.checks),
@@ -327,7 +328,9 @@ def _score_rows(
         row += [_delta(s.get("delta"))] if compared else []
         row += [_bound(s), f"{s['checks_passed']}/{s['checks_total']}"]
         row += [str(len(s.get("flaky_checks", [])))] if several else []
-        row += [result(s["result"]), _seconds(s["duration_ms"])]
+        # The time of one run, as satisfaction is one run's: the mean over --runs N.
+        runs = len(s.get("runs", ())) or 1
+        row += [result(s["result"]), _seconds(s["duration_ms"] / runs)]
         rows.append(row)
     return headers, rows
 
@@ -602,9 +605,11 @@ def _verbose_scenario(scenario: Mapping[str, Any]) -> list[str]:
     lines = [f"{title} ({_one_line(scenario['file'])}{run_note})"]
     for index, step in enumerate(scenario["steps"], start=1):
         status = step["status_code"] if step["status_code"] is not None else "---"
+        attempts = step.get("attempts", 1)
+        tries = f", {attempts} attempts" if attempts > 1 else ""
         lines.append(
             f"  step {index} {_one_line(_quoted(step['name']))}: {step['method']} "
-            f"{_one_line(step['path'])} -> {status} ({step['duration_ms']:.0f} ms) "
+            f"{_one_line(step['path'])} -> {status} ({step['duration_ms']:.0f} ms{tries}) "
             f"{step['checks_passed']}/{step['checks_total']}"
         )
         if step["error"]:

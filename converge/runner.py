@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,15 +31,15 @@ import requests
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
-from converge import seeds, tokens
-from converge.checks import Response, evaluate, fail_all
+from converge import model, request, seeds, tokens
+from converge.checks import Response, evaluate, fail_all, undecodable
 from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
 from converge.redact import secrets_of_header
 from converge.template import UndefinedVariable, text_of
 from converge.transport import MAX_BODY_BYTES, Stopped, Transport, TransportError
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = model.DEFAULT_TIMEOUT
 PREFLIGHT_TIMEOUT = 10.0
 
 RunCallback = Callable[[Scenario, RunResult], None]
@@ -107,6 +107,8 @@ class RunnerConfig:
     runs: int = 1
     jwt_secret: str = tokens.DEFAULT_JWT_SECRET
     max_body_bytes: int = MAX_BODY_BYTES  # a bigger answer fails its step unread
+    # User variables (--var, --vars-file, CONVERGE_VAR_*): every run starts with them.
+    variables: Mapping[str, Any] = field(default_factory=dict)
     seed: int = field(default_factory=seeds.new_base_seed)  # each run's seed derives from it
 
 
@@ -194,8 +196,13 @@ def run_scenario(
     # The run's seed rides on every step (a scenario's own baggage header replaces it).
     run_headers = {} if seed is None else {seeds.BAGGAGE_HEADER: seeds.baggage(seed)}
     used = frozenset().union(*(step.variables for step in scenario.steps))
+    if scenario.parameters is not None:
+        used |= scenario.parameters.variables
     builtins = tokens.builtin_variables(config.jwt_secret, origin.base_url, run_id, names=used)
-    variables: dict[str, Any] = dict(builtins)
+    variables: dict[str, Any] = {**builtins, **config.variables}
+    if scenario.parameters is not None:
+        # Rendered afresh for each run: "{{pro_user_token}}" is this run's token.
+        variables.update(scenario.parameters.render(variables))
     secrets: set[str] = {v for k, v in builtins.items() if k in tokens.TOKEN_VARIABLES}
     cookies = RequestsCookieJar()
     started = time.perf_counter()
@@ -203,7 +210,7 @@ def run_scenario(
     for step in scenario.steps:
         if transport.stop.is_set():
             raise Stopped("not sent: the run was stopped")
-        result, captured = run_step(
+        result, captured = run_step_with_retry(
             step,
             transport,
             origin,
@@ -228,6 +235,32 @@ def run_scenario(
     )
 
 
+def run_step_with_retry(
+    step: Step,
+    transport: Transport,
+    origin: ApiOrigin,
+    variables: Mapping[str, Any],
+    **options: Any,
+) -> tuple[StepResult, dict[str, Any]]:
+    """:func:`run_step`, sent again while a check fails, as the step's ``retry`` allows.
+
+    Each attempt renders the templates afresh; the last attempt is the result (scored and
+    captured from), with the number of attempts. A step that could not be sent is not retried:
+    its variables will not change.
+    """
+    attempts = step.retry.attempts if step.retry is not None else 1
+    for attempt in range(1, attempts + 1):
+        result, captured = run_step(step, transport, origin, variables, **options)
+        done = result.checks_passed == len(result.checks)
+        not_sent = result.error is not None and result.error.startswith("not sent")
+        if done or not_sent or attempt == attempts:
+            break
+        assert step.retry is not None
+        if transport.stop.wait(step.retry.interval_ms / 1000):
+            raise Stopped("not sent: the run was stopped")
+    return (result if attempt == 1 else replace(result, attempts=attempt)), captured
+
+
 def run_step(
     step: Step,
     transport: Transport,
@@ -248,22 +281,18 @@ def run_step(
         return _not_sent(step, f"not sent: variable{plural} {names} has no value "
                                "(its capture in an earlier step failed)"), {}
     try:
-        path = text_of(step.path.render(variables))
+        outgoing = request.build(step, variables, origin.base_url)
+        path = outgoing.path
         url = origin.url_for(path)
-        own = {
-            str(name): text_of(value)
-            for name, value in (step.headers.render(variables) or {}).items()
-            if value is not None
-        }
-        body = step.body.render(variables) if step.body is not None else None
     except UndefinedVariable as error:  # validation should have caught it; stay safe anyway
         return _not_sent(step, f"not sent: {error}"), {}
-    except OriginError as error:
+    except (OriginError, request.NotSent) as error:
         return _not_sent(step, f"not sent: {error}"), {}
-    for name, value in own.items():
+    secrets.update(outgoing.secrets)
+    for name, value in outgoing.headers.items():
         secrets.update(secrets_of_header(name, value))
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(run_headers or {})
-    headers.update(own)  # the step's own headers win, whatever their case
+    headers.update(outgoing.headers)  # the step's own headers win, whatever their case
     unsendable = _unsendable_header(headers)
     if unsendable is not None:
         return _not_sent(step, f"not sent: {unsendable}"), {}
@@ -275,7 +304,9 @@ def run_step(
         # A redirect could lead anywhere; the transport never follows one: the scenario sees
         # the 3xx itself.
         answer = transport.send(
-            requests.Request(step.method, url, headers=headers, json=body),
+            requests.Request(
+                step.method, url, headers=headers, json=outgoing.json, data=outgoing.data
+            ),
             timeout=timeout,
             cookies=cookies,
         )
@@ -297,9 +328,15 @@ def run_step(
         what = type(error).__name__
         return _not_sent(step, f"not sent: the request cannot be encoded ({what})"), {}
     duration = _ms_since(started)
-    checks, captured = evaluate(
-        step.checks, Response(answer.status, answer.text, deadline=deadline), variables
+    response = Response(
+        answer.status,
+        answer.text,
+        deadline=deadline,
+        headers=answer.headers,
+        duration_ms=duration,
+        body_problem=undecodable(answer.headers),
     )
+    checks, captured = evaluate(step.checks, response, variables)
     return StepResult(
         name=step.name,
         method=step.method,

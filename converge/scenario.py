@@ -49,7 +49,7 @@ from converge._rules import Rules
 from converge._schema_errors import PathSegments, describe, kind_of
 from converge._yaml import Loader, NodeInspector, line_of
 from converge.errors import NoScenariosError, Problem, ScenarioError
-from converge.model import TIERS, Priority, Scenario
+from converge.model import DEFAULT_TIMEOUT, TIERS, Priority, Scenario
 
 SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1_000_000  # a long scenario is a few kB; 13 MB took 6 s and 400 MB to refuse
@@ -93,8 +93,19 @@ def _inline_refs(node: Any, defs: Mapping[str, Any], inside: tuple[str, ...] = (
 # --- entry points ---------------------------------------------------------------------------
 
 
-def load_dir(directory: Path) -> list[Scenario]:
-    """Every scenario under ``directory`` (``*.yaml``/``*.yml``, recursively, sorted by path).
+@dataclass(frozen=True)
+class LoadOptions:
+    """What validation needs to know about the run: the user variables supplied (name -> where
+    the value comes from, for messages) and the run's default step timeout (a retry's worst
+    case is judged with it)."""
+
+    variables: Mapping[str, str] = field(default_factory=dict)
+    default_timeout: float = DEFAULT_TIMEOUT
+
+
+def load_dir(directory: Path, options: LoadOptions | None = None) -> list[Scenario]:
+    """Every scenario under ``directory`` (``*.yaml``/``*.yml``, recursively, sorted by path),
+    a file with ``parameters`` giving one scenario per entry.
 
     Raises :class:`NoScenariosError` when the directory is missing or holds no scenario file, and
     one :class:`ScenarioError` listing every problem of every file when any file is invalid.
@@ -109,12 +120,12 @@ def load_dir(directory: Path) -> list[Scenario]:
             f"no scenario files (*.yaml, *.yml) in {_display(directory)}"
         )
     with _cyclic_gc_paused():
-        loaded = [_load(file, directory) for file in files]
+        loaded = [_load(file, directory, options or LoadOptions()) for file in files]
     _check_duplicate_names(loaded)
     problems = [problem for result in loaded for problem in result.problems]
     if problems:
         raise ScenarioError(problems)
-    return [result.scenario for result in loaded if result.scenario is not None]
+    return [scenario for result in loaded for scenario in result.scenarios]
 
 
 @contextmanager
@@ -131,13 +142,16 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_file(path: Path, root: Path | None = None) -> Scenario:
-    """One scenario file. ``root`` is its scenarios directory (default: the file's folder)."""
+def load_file(
+    path: Path, root: Path | None = None, options: LoadOptions | None = None
+) -> list[Scenario]:
+    """The scenarios of one file (one, or one per ``parameters`` entry). ``root`` is its
+    scenarios directory (default: the file's folder)."""
     path = Path(path)
-    result = _load(path, path.parent if root is None else Path(root))
-    if result.problems or result.scenario is None:
+    result = _load(path, path.parent if root is None else Path(root), options or LoadOptions())
+    if result.problems or not result.scenarios:
         raise ScenarioError(result.problems)
-    return result.scenario
+    return result.scenarios
 
 
 def _scenario_files(directory: Path) -> Iterator[Path]:
@@ -163,12 +177,12 @@ def _scenario_files(directory: Path) -> Iterator[Path]:
 class _Result:
     file: str  # as shown to the user
     problems: list[Problem] = field(default_factory=list)
-    scenario: Scenario | None = None
+    scenarios: list[Scenario] = field(default_factory=list)  # empty while the file has problems
     name: str | None = None  # the scenario's name when it is a string, for the duplicate check
     name_line: int = 0
 
 
-def _load(path: Path, root: Path) -> _Result:
+def _load(path: Path, root: Path, options: LoadOptions) -> _Result:
     result = _Result(file=_display(path))
     try:
         relative = path.relative_to(root).as_posix()
@@ -178,7 +192,7 @@ def _load(path: Path, root: Path) -> _Result:
     if link_problem is not None:
         result.problems.append(Problem(result.file, 0, "$", link_problem))
         return result
-    checker = _FileChecker(result, relative, _folder_tier(relative, root))
+    checker = _FileChecker(result, relative, _folder_tier(relative, root), options)
     checker.run(path)
     result.problems = sorted(dict.fromkeys(result.problems), key=lambda p: p.line)
     return result
@@ -214,7 +228,14 @@ def _folder_tier(relative: str, root: Path) -> Priority | None:
 class _FileChecker:
     """Reads, parses, validates and builds one scenario, adding every problem to ``result``."""
 
-    def __init__(self, result: _Result, relative: str, folder_tier: Priority | None) -> None:
+    def __init__(
+        self,
+        result: _Result,
+        relative: str,
+        folder_tier: Priority | None,
+        options: LoadOptions | None = None,
+    ) -> None:
+        self.options = options or LoadOptions()
         self.result = result
         self.relative = relative
         self.folder_tier = folder_tier
@@ -256,10 +277,12 @@ class _FileChecker:
         for error in _validator().iter_errors(data):
             for where, key, message in describe(error):
                 self.problem_at(where, message, key)
-        Rules(self, self.folder_tier).check(data)
+        Rules(
+            self, self.folder_tier, self.options.variables, self.options.default_timeout
+        ).check(data)
         if len(self.result.problems) == before:
             builder = Builder(self.relative, self.folder_tier, self.line_of)
-            self.result.scenario = builder.build(data)
+            self.result.scenarios = builder.build(data)
 
     def read(self, path: Path) -> str | None:
         try:
@@ -375,7 +398,7 @@ def _check_duplicate_names(results: Sequence[_Result]) -> None:
                 )
             )
             result.problems.sort(key=lambda p: p.line)
-            result.scenario = None
+            result.scenarios = []
         else:
             first[result.name] = result.file
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _TEMPLATE = re.compile(r"\{\{\s*(" + NAME + r")\s*\}\}")
@@ -64,6 +65,28 @@ def compile_value(value: Any, *, as_text: bool = False) -> Template:
     return Template(source=value, variables=frozenset(names), _render=render)
 
 
+def compile_path(text: str) -> Template:
+    """A request path. Each template's value is percent-encoded (everything but letters, digits
+    and ``-._~``), so a value can add no segment, query or fragment: ``/items/{{id}}`` with
+    ``id = "a/b c"`` renders ``/items/a%2Fb%20c``. A path that is exactly one template renders
+    its value's text unencoded: it is a whole path, such as a captured ``next`` link.
+    """
+    if _WHOLE.match(text):
+        render, names = _compile_string(text, as_text=True)
+    else:
+        render, names = _compile_string(text, as_text=True, escape=_percent_encode)
+    return Template(source=text, variables=frozenset(names), _render=render)
+
+
+def is_whole_template(text: Any) -> bool:
+    """Whether ``text`` is exactly one template (``"{{ name }}"``)."""
+    return isinstance(text, str) and _WHOLE.match(text) is not None
+
+
+def _percent_encode(text: str) -> str:
+    return quote(text, safe="")
+
+
 def find_variables(value: Any) -> set[str]:
     """The names a value refers to, without compiling it (raises on a malformed template)."""
     return set(compile_value(value).variables)
@@ -107,7 +130,9 @@ def _compile(value: Any, as_text: bool) -> tuple[Callable[[Variables], Any], set
     return _constant(value), set()
 
 
-def _compile_string(text: str, as_text: bool) -> tuple[Callable[[Variables], Any], set[str]]:
+def _compile_string(
+    text: str, as_text: bool, escape: Callable[[str], str] | None = None
+) -> tuple[Callable[[Variables], Any], set[str]]:
     if "{{" not in text:
         return _constant(text), set()
     for inside in _ANY_BRACES.findall(text):
@@ -138,5 +163,16 @@ def _compile_string(text: str, as_text: bool) -> tuple[Callable[[Variables], Any
             out.append(text_of(_lookup(variables, name)))
             out.append(literal)
         return "".join(out)
+
+    if escape is not None:
+
+        def render_escaped(variables: Variables) -> str:
+            out = [literals[0]]
+            for name, literal in zip(names, literals[1:], strict=True):
+                out.append(escape(text_of(_lookup(variables, name))))
+                out.append(literal)
+            return "".join(out)
+
+        return render_escaped, set(names)
 
     return render, set(names)

@@ -17,7 +17,7 @@ import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from converge.model import Scenario
 from converge.runner import RunnerConfig, run_all
@@ -72,9 +72,12 @@ def scenario_files(name: str) -> list[Path]:
 
 def load(name: str) -> list[tuple[str, Scenario]]:
     root = COMPAT / name
-    return [
-        (path.relative_to(root).as_posix(), load_file(path, root)) for path in scenario_files(name)
-    ]
+    loaded = []
+    for path in scenario_files(name):
+        [scenario] = load_file(path, root)  # no parameters then: one scenario per file
+        assert scenario.parameters is None
+        loaded.append((path.relative_to(root).as_posix(), scenario))
+    return loaded
 
 
 def model_of(scenario: Scenario) -> dict[str, Any]:
@@ -156,6 +159,10 @@ def run_set(name: str) -> dict[str, Any]:
     return {"requests": requests, "verdicts": verdicts}
 
 
+def _collapsed(path: str) -> str:
+    return "/" + path.lstrip("/")
+
+
 def reading() -> dict[str, Any]:
     return {
         name: {
@@ -193,7 +200,13 @@ def test_every_scenario_sends_the_same_requests_and_scores_the_same() -> None:
         assert json.loads(json.dumps(now["verdicts"])) == before["verdicts"], name
         assert len(now["requests"]) == len(before["requests"]), name
         for sent, expected in zip(now["requests"], before["requests"], strict=True):
-            assert json.loads(json.dumps(sent)) == expected, name
+            # One deliberate change: a template's value in a path is percent-encoded now, so
+            # a captured "/v1/next" in "/{{next}}" goes out as "/%2Fv1%2Fnext", not "//v1/next"
+            # (a value can add no segment, query or fragment). Decoded, the path is the same.
+            # (The test server, as Python's http.server does, reads a leading "//" as "/".)
+            assert _collapsed(unquote(sent["path"])) == _collapsed(unquote(expected["path"])), name
+            same_path = {**sent, "path": expected["path"]}
+            assert json.loads(json.dumps(same_path)) == expected, name
 
 
 if __name__ == "__main__":  # regenerate, with the code from before the change only

@@ -313,8 +313,24 @@ def test_a_rendered_path_never_changes_the_origin(http_server, tmp_path):
         """)
     run = run_one(http_server, scenario)
     assert run.steps[1].status_code == 404  # answered by our server's catch-all
-    # The path is appended to the base URL, so "/@127.0.0.2:1/steal" stays on our server.
-    assert http_server.requests[-1].path == "/@127.0.0.2:1/steal"
+    # The value is percent-encoded into one segment of a path appended to the base URL.
+    assert http_server.requests[-1].path == "/%40127.0.0.2%3A1%2Fsteal"
+
+
+def test_a_whole_template_path_must_render_a_path_of_the_api(http_server, tmp_path):
+    http_server.json("/v1/next", {"next": "@127.0.0.2:1/steal", "url": "http://127.0.0.2:1/x"})
+    scenario = one(tmp_path, """
+        name: hostile link
+        steps:
+          - {path: /v1/next, capture: {next: response.next, url: response.url}}
+          - {path: "{{next}}"}
+          - {path: "{{url}}"}
+        """)
+    run = run_one(http_server, scenario)
+    for step in run.steps[1:]:
+        assert step.status_code is None
+        assert step.error is not None and "neither a path starting with '/'" in step.error
+    assert len(http_server.requests) == 1
 
 
 def test_origin_check_rejects_paths_that_would_leave_the_api():

@@ -18,6 +18,7 @@ from converge import scenario as scenario_module
 from converge.errors import NoScenariosError, ScenarioError
 from converge.model import Scenario
 from converge.scenario import load_dir, load_file
+from converge.template import is_whole_template
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 FIXTURE = Path(__file__).parent.parent / "holdouts-fixture"
@@ -30,7 +31,7 @@ critical/bad-method.yaml:3: $.steps[0].method: 'post' is not one of: GET, POST, 
 critical/empty-steps.yaml:2: $.steps: must not be empty
 critical/missing-path.yaml:3: $.steps[0]: missing required key 'path'
 critical/missing-steps.yaml:1: $: missing required key 'steps'
-critical/path-without-slash.yaml:3: $.steps[0].path: 'v1/me' must start with "/"
+critical/path-without-slash.yaml:3: $.steps[0].path: 'v1/me' must start with "/", or be exactly one template whose value is a path ("{{next}}")
 critical/priority-contradicts-folder.yaml:2: $.priority: priority 'important' contradicts the tier folder 'critical/' (remove it, or move the file)
 critical/status-empty-list.yaml:5: $.steps[0].expect.status: must not be empty
 critical/status-list-bad-item.yaml:5: $.steps[0].expect.status[1]: 99 is below the minimum 100
@@ -55,7 +56,7 @@ important/undefined-variable.yaml:5: $.steps[0].headers.Authorization: undefined
 important/variable-before-capture.yaml:4: $.steps[0].path: variable 'analysis_id' is used before it is captured (by $.steps[1])
 misc/wrong-folder-no-priority.yaml:2: $: no priority: add 'priority: critical | important | nice-to-have' or put the file in a tier folder
 nice-to-have/bad-capture-name.yaml:5: $.steps[0].capture: 'user-id' is not a variable name (letters, digits and _, not starting with a digit)
-nice-to-have/bad-capture-source.yaml:5: $.steps[0].capture.user_id: 'body.id' must be "response.<field path>" (for example response.items.0.id)
+nice-to-have/bad-capture-source.yaml:5: $.steps[0].capture.user_id: 'body.id' must be "response.<field path>" (for example response.items.0.id) or "header.<Name>" (for example header.Location)
 nice-to-have/bad-tagged-value.yaml:4: $.steps[0].timeout: 'soon' is not a valid !!float
 nice-to-have/capture-bad-path.yaml:5: $.steps[0].capture.first: field path 'items[0.id': '[' is never closed (at character 6)
 nice-to-have/capture-builtin.yaml:5: $.steps[0].capture: 'api_url' is a built-in variable; capture the value under another name
@@ -184,7 +185,8 @@ def test_a_file_reports_all_its_problems_sorted_by_line(tmp_path, monkeypatch):
     assert problems_of(Path()) == [
         "critical/many.yaml:2: $.priority: priority 'important' contradicts the tier folder "
         "'critical/' (remove it, or move the file)",
-        "critical/many.yaml:4: $.steps[0].path: 'nowhere' must start with \"/\"",
+        "critical/many.yaml:4: $.steps[0].path: 'nowhere' must start with \"/\", or be exactly "
+        'one template whose value is a path ("{{next}}")',
         "critical/many.yaml:5: $.steps[0]: 'methd' is not allowed here (did you mean 'method'?)",
         "critical/many.yaml:6: $.steps[0].headers.Authorization: undefined variable 'nobody': "
         "not a built-in nor captured by an earlier step",
@@ -196,7 +198,8 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "critical/a.yaml", "name: A\nsteps: [{path: /a}]\nowner: me\n")
     assert problems_of(Path()) == [
-        "critical/a.yaml:3: $: 'owner' is not allowed here (expected one of: name, priority, steps)"
+        "critical/a.yaml:3: $: 'owner' is not allowed here "
+        "(expected one of: name, priority, parameters, steps)"
     ]
 
 
@@ -698,7 +701,8 @@ def test_scenario_shaped_documents_load_or_report(document):
             return
     assert scenario.steps
     for step in scenario.steps:
-        assert step.path.source.startswith("/")
+        # A path starts with "/", or is one template whose value is a path ("{{next}}").
+        assert step.path.source.startswith("/") or is_whole_template(step.path.source)
         assert step.checks
 
 

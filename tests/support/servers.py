@@ -50,6 +50,8 @@ class Reply:
     # bounded here); the count actually written is in TestServer.streamed.
     stream: int = 0
     cookies: dict[str, str] = field(default_factory=dict)  # Set-Cookie: name=value; Path=/
+    # More header lines, sent after `headers`: a name may repeat (X-Tag: a, then X-Tag: b).
+    more_headers: tuple[tuple[str, str], ...] = ()
 
 
 Handler = Callable[[Recorded], Reply]
@@ -175,6 +177,8 @@ def _make_handler(server: TestServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(reply.status)
             headers = {"Content-Type": content_type, **reply.headers}
             for name, value in headers.items():
+                self.send_header(name, value)
+            for name, value in reply.more_headers:
                 self.send_header(name, value)
             for name, value in reply.cookies.items():
                 self.send_header("Set-Cookie", f"{name}={value}; Path=/")
