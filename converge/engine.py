@@ -101,8 +101,8 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     try:
         # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
         check_options(options)
-        user = user_variables(options.variables, options.vars_file)
-        redactor = redactor.with_secrets(user.secrets)
+        # From the environment and a vars file, they are secrets: redacted from here on.
+        user, redactor = _user_variables(options, redactor)
         options_ok = True
         before = _load_baseline(options.baseline)
         scenarios = _chosen(options, user)
@@ -223,6 +223,13 @@ def user_variables(assignments: Sequence[str], vars_file: Path | None) -> UserVa
     """The user variables of a run: ``CONVERGE_VAR_*`` from the environment, the vars file,
     then ``--var`` assignments."""
     return collect_variables(assignments, vars_file, os.environ)
+
+
+def _user_variables(
+    options: RunOptions, redactor: Redactor
+) -> tuple[UserVariables, Redactor]:
+    user = user_variables(options.variables, options.vars_file)
+    return user, redactor.with_secrets(user.secrets)
 
 
 def load(scenarios: Path, options: LoadOptions | None = None) -> list[Scenario]:
