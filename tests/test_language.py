@@ -511,7 +511,10 @@ def test_a_step_with_retry_is_sent_again_until_its_checks_hold(
     # The last attempt is scored and captured from.
     assert [[c["passed"] for c in s["checks"]] for s in steps] == [[True, True], [False]]
     assert sent(http_server)[-1].path == "/v1/me?again=3"
-    assert "(" in outcome.out and "ms, 3 attempts) 2/2  The upgrade has landed" in outcome.out
+    assert re.search(
+        r'step 1 "The upgrade has landed": GET /v1/me -> 200 \(\d+ ms, 3 attempts\) 2/2',
+        outcome.out,
+    ), outcome.out
     assert len(sent(http_server)) == 5
 
 
