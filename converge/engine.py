@@ -48,6 +48,7 @@ from converge.tokens import DEFAULT_JWT_SECRET
 from converge.variables import UserVariables
 from converge.variables import collect as collect_variables
 
+RESET_TIMEOUT = 10.0  # seconds a twin may take to reset one seed's state
 MAX_TIMEOUT = 86400.0  # as config.MAX_TIMEOUT and the schema; a socket cannot wait 1e300 s
 
 
@@ -368,21 +369,26 @@ def _twin_resetter(urls: Sequence[str], err: TextIO) -> BeforeRun | None:
     """Before each run, reset what the twins keep for its seed; warn once if one cannot.
 
     A twin that cannot be reset does not stop the run: the runs are still independent (fresh
-    users, captures and seeds), only a replay of them may no longer match exactly.
+    users, captures and seeds), only a replay of them may no longer match exactly. It is not
+    asked again (a twin that hangs would cost every run its timeout); a slow answer is waited
+    for, since on a busy machine a reset given up too soon is a replay that silently differs.
     """
     if not urls:
         return None
-    warned: set[str] = set()
+    given_up: set[str] = set()
     lock = threading.Lock()
 
     def reset(scenario: Scenario, seed: int) -> None:
         for url in urls:
-            problem = twins.reset_seed(url, seed)
+            with lock:
+                if url in given_up:
+                    continue
+            problem = twins.reset_seed(url, seed, timeout=RESET_TIMEOUT)
             if problem is None:
                 continue
             with lock:
-                if url not in warned:
-                    warned.add(url)
+                if url not in given_up:
+                    given_up.add(url)
                     err.write(
                         f"converge: warning: cannot reset the twin's state between runs "
                         f"({problem}); runs go on without it\n"

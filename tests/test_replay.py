@@ -153,19 +153,21 @@ def test_a_replay_against_the_twins_gets_the_recorded_answers(
     try:
         write(tmp_path / "s", {"important/said.yaml": ANALYSE})
         twin = ("--twin-url", anthropic)
-        converge(
+        _, _, err = converge(
             "run", "--scenarios-dir", str(tmp_path / "s"), "--api-url", reference_stack.api_url,
             "--report-file", str(tmp_path / "r.json"), "--runs", "6", "--seed", "7", *twin,
         )
+        assert "cannot reset" not in err, err
         runs = json.loads((tmp_path / "r.json").read_text())["scenarios"][0]["runs"]
         # Variability makes the runs differ (the borderline text is not always neutral)...
         assert len({json.dumps(answers(run)) for run in runs}) > 1
         for number in (2, 5):
-            converge(
+            _, _, err = converge(
                 "run", "--replay", str(tmp_path / "r.json"), "--scenario", "What the model said",
                 "--run", str(number), "--api-url", reference_stack.api_url, *twin,
                 "--report-file", str(tmp_path / f"replay{number}.json"),
             )
+            assert "cannot reset" not in err, err
             again = json.loads((tmp_path / f"replay{number}.json").read_text())
             # ...and a replay of one of them answers as it did, step after step.
             assert answers(again["scenarios"][0]["runs"][0]) == answers(runs[number - 1])
