@@ -89,6 +89,12 @@ class Clock:
                 f"advancing {seconds:g} seconds moves the clock out of the years 1 to 9999"
             ) from None
 
+    def state(self) -> tuple[datetime | None, timedelta]:
+        return self._frozen, self._offset
+
+    def set_state(self, state: tuple[datetime | None, timedelta]) -> None:
+        self._frozen, self._offset = state
+
     def unfreeze(self) -> None:
         self._frozen = None
         self._offset = timedelta()
@@ -111,6 +117,12 @@ class IdGenerator:
 
     def reset(self) -> None:
         self._random = random.Random(self._seed)
+
+    def state(self) -> object:
+        return self._random.getstate()
+
+    def set_state(self, state: object) -> None:
+        self._random.setstate(state)  # type: ignore[arg-type]
 
     def token(self, length: int = 24, alphabet: str = ALPHANUMERIC) -> str:
         return "".join(self._random.choice(alphabet) for _ in range(length))

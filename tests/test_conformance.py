@@ -93,10 +93,14 @@ def test_observe_keeps_only_the_headers_of_interest_as_the_rules_say():
         "GET",
         "http://127.0.0.1/v1/models",
         200,
-        {"content-type": "application/json; charset=utf-8", "request-id": "req_1",
-         "anthropic-ratelimit-requests-limit": "50", "date": "today"},
+        {
+            "content-type": "application/json; charset=utf-8",
+            "request-id": "req_1",
+            "anthropic-ratelimit-requests-limit": "50",
+            "date": "today",
+        },
         b'{"data": []}',
-    )  # fmt: skip
+    )
     seen = observe("b", exchange, SUITE.header_rules, {"fact": 1})
     assert seen.headers == {
         "content-type": "application/json",
@@ -246,8 +250,16 @@ def invoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_task_exits_0_without_differences_and_writes_the_json(other_twin, tmp_path):
     target = tmp_path / "conformance.json"
-    done = invoke("--against", other_twin, "--json-file", str(target),
-                  "--only", "messages.create", "--only", "an unknown model")  # fmt: skip
+    done = invoke(
+        "--against",
+        other_twin,
+        "--json-file",
+        str(target),
+        "--only",
+        "messages.create",
+        "--only",
+        "an unknown model",
+    )
     assert done.returncode == 0, done.stderr
     assert "2 behaviours compared, no differences" in done.stdout
     assert json.loads(target.read_text())["differences"] == 0
@@ -255,8 +267,14 @@ def test_the_task_exits_0_without_differences_and_writes_the_json(other_twin, tm
 
 def test_the_task_exits_1_on_differences(tmp_path):
     with serve_asgi(DropHeader(create_app(twin_env()))) as changed:
-        done = invoke("--against", changed, "--json-file", str(tmp_path / "c.json"),
-                      "--only", "models.retrieve")  # fmt: skip
+        done = invoke(
+            "--against",
+            changed,
+            "--json-file",
+            str(tmp_path / "c.json"),
+            "--only",
+            "models.retrieve",
+        )
     assert done.returncode == 1, done.stderr
     assert "request-id" in done.stdout
 

@@ -129,8 +129,11 @@ def test_the_journal_keeps_only_the_start_of_a_large_body_with_secrets_blanked()
 
 def test_a_body_within_the_journal_limit_stays_decoded():
     with serve_asgi(anthropic_app({})) as base:
-        message = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user",
-                   "content": "hi"}]}  # fmt: skip
+        message = {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
         raw = json.dumps(message)
         httpx.post(
             f"{base}/v1/messages",
@@ -206,10 +209,15 @@ def test_json_at_the_depth_limit_is_accepted():
     with serve_asgi(anthropic_app({})) as base:
         answer = httpx.post(
             f"{base}/v1/messages",
-            json={"model": "claude-haiku-4-5", "max_tokens": 5, "metadata": {"user_id": "u"},
-                  "messages": [{"role": "user", "content": "hi"}], "extra": nested},
+            json={
+                "model": "claude-haiku-4-5",
+                "max_tokens": 5,
+                "metadata": {"user_id": "u"},
+                "messages": [{"role": "user", "content": "hi"}],
+                "extra": nested,
+            },
             headers=CLAUDE,
-        )  # fmt: skip
+        )
     # Refused for the unknown field, as the real API would, not for its depth.
     assert answer.status_code == 400
     assert "extra" in answer.json()["error"]["message"]

@@ -1082,6 +1082,6 @@ SUITE: Suite[Claude] = Suite(
 )
 
 
-def fidelity(base_url: str) -> list[FidelityRow]:
-    """The Anthropic rows of the fidelity table, measured against the twin at ``base_url``."""
-    return suite_rows(SUITE, base_url, "Anthropic")
+def fidelity(urls: Mapping[str, str]) -> list[FidelityRow]:
+    """The Anthropic rows of the fidelity table, measured against the twin at ``urls``."""
+    return suite_rows(SUITE, urls["anthropic"], "Anthropic")

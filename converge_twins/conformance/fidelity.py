@@ -15,7 +15,8 @@ how "before" figures are taken.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,32 @@ class FidelityRow:
         return f"{self.passed} of {self.total}"
 
 
-# A source: (the twin's factory, env to start it with, the function measuring it).
+# A source: the twins it measures (name -> factory), the env to start them with, and the
+# function measuring them, which takes {name: base URL} and returns rows.
 @dataclass(frozen=True)
 class Source:
     name: str
-    twin_app: str
-    measure: str  # "module:function" taking (base_url) and returning rows
+    twin_apps: dict[str, str]
+    measure: str  # "module:function"
     twin_env: dict[str, str] = field(default_factory=dict)
 
 
+TWIN_APPS = {
+    "anthropic": "converge_twins.mock_anthropic.app:create_app",
+    "stripe": "converge_twins.mock_stripe.app:create_app",
+    "supabase": "converge_twins.mock_supabase.app:create_app",
+}
 SOURCES: list[Source] = [
     Source(
         "anthropic",
-        "converge_twins.mock_anthropic.app:create_app",
+        {"anthropic": TWIN_APPS["anthropic"]},
         "converge_twins.conformance.anthropic:fidelity",
+        {"TWIN_SEED": "fidelity", "TWIN_ANTHROPIC_API_KEY": "sk-ant-conformance-twin"},
+    ),
+    Source(
+        "control plane",
+        TWIN_APPS,
+        "converge_twins.conformance.control_plane:fidelity",
         {"TWIN_SEED": "fidelity", "TWIN_ANTHROPIC_API_KEY": "sk-ant-conformance-twin"},
     ),
 ]
@@ -82,12 +95,16 @@ def suite_rows(suite: Suite[Any], base_url: str, twin: str) -> list[FidelityRow]
 def measure(
     sources: Iterable[Source] = SOURCES, checkout: Path | None = None
 ) -> list[FidelityRow]:
-    """Start each source's twin (from ``checkout`` when given) and collect its rows."""
+    """Start each source's twins (from ``checkout`` when given) and collect its rows."""
     rows: list[FidelityRow] = []
     for source in sources:
-        function: Callable[[str], list[FidelityRow]] = load(source.measure)
-        with serve_twin(source.twin_app, source.twin_env, checkout) as url:
-            rows += function(url)
+        function: Callable[[Mapping[str, str]], list[FidelityRow]] = load(source.measure)
+        with ExitStack() as stack:
+            urls = {
+                name: stack.enter_context(serve_twin(app, source.twin_env, checkout))
+                for name, app in source.twin_apps.items()
+            }
+            rows += function(urls)
     return rows
 
 
