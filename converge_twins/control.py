@@ -51,7 +51,7 @@ from converge_twins._matching import PatternError, RequestPattern, RequestView, 
 from converge_twins._middleware import CONTROL_PREFIX, UNMATCHED, TwinMiddleware, control_error
 from converge_twins._stubs import StubBook, StubSpecError, parse_stub
 
-__all__ = ["CONTROL_PREFIX", "Twin", "build_app", "environment"]
+__all__ = ["CONTROL_PREFIX", "Twin", "build_app", "environment", "mark_unmatched"]
 
 DEFAULT_SEED = "converge"
 
@@ -175,6 +175,12 @@ class Twin:
             key=lambda pair: -pair[0],
         )
         return [candidate for score, candidate in scored[:limit] if score >= 0.5]
+
+
+def mark_unmatched(request: Request) -> None:
+    """For a twin whose catch-all route answers what it does not serve: the journal lists the
+    request as unmatched, as it does a request no route took."""
+    request.scope[UNMATCHED] = True
 
 
 def environment(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -504,7 +510,7 @@ def _route_index(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[st
     for route in routes:
         if isinstance(route, Mount):
             found += _route_index(route.routes, prefix + route.path)
-        elif isinstance(route, Route):
+        elif isinstance(route, Route) and ":path}" not in route.path:  # a catch-all is no miss
             methods = ",".join(sorted((route.methods or set()) - {"HEAD"})) or "*"
             found.append((methods, prefix + route.path))
     return found

@@ -49,7 +49,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from converge_twins.control import CONTROL_PREFIX, Twin, build_app, environment
+from converge_twins.control import CONTROL_PREFIX, Twin, build_app, environment, mark_unmatched
 from converge_twins.mock_stripe import (  # noqa: F401 (each module registers its operations)
     catalog,
     checkout,
@@ -251,6 +251,8 @@ class StripeTwin:
 
     async def handle(self, op: Operation | None, request: Request, exchange: Exchange) -> Any:
         """Stripe's pipeline up to the operation's answer (expanded), or a replayed answer."""
+        if op is None:
+            mark_unmatched(request)  # the journal lists it, whatever Stripe answers first
         api_key = self.authenticate(request)
         version = request.headers.get("stripe-version", "").strip()
         if version:  # an empty header is no header: the account's version
