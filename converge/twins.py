@@ -95,7 +95,12 @@ def _anthropic_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, st
 
 
 def _supabase_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
-    return {**_twin_env(urls, config), "JWT_SECRET": config.jwt_secret}
+    return {
+        **_twin_env(urls, config),
+        "JWT_SECRET": config.jwt_secret,
+        # The reference API's tables, so the twin answers as its Supabase project would.
+        "TWIN_SUPABASE_PROJECT": "converge_gravix:supabase_project.yaml",
+    }
 
 
 def _stripe_env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -34,10 +33,12 @@ from converge_twins.mock_supabase.auth_errors import (
 from converge_twins.mock_supabase.auth_settings import AuthSettings, SettingsError
 from converge_twins.mock_supabase.auth_signin import SignIn
 from converge_twins.mock_supabase.auth_user import UserEndpoints
+from converge_twins.mock_supabase.errors import PostgrestError
 from converge_twins.mock_supabase.mailbox import Mailbox
 from converge_twins.mock_supabase.project import Project, read_document
 from converge_twins.mock_supabase.rest import PostgREST
-from converge_twins.mock_supabase.tables import PostgrestError, Store
+from converge_twins.mock_supabase.schema import schemaless
+from converge_twins.mock_supabase.tables import Store
 from converge_twins.mock_supabase.tokens import DEFAULT_JWT_SECRET, BadToken, TokenIssuer
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -78,17 +79,18 @@ def error_response(status: int, path: str, message: str | None) -> Response:
             400: "PGRST102",
             503: "PGRST001",
             401: "PGRST301",
-            404: "PGRST205",
+            404: "PGRST125",
             406: "PGRST116",
+            405: "PGRST117",
+            504: "PGRST003",
         }
         text = {
             503: "Database client error. Retrying the connection.",
+            504: "Timed out acquiring connection from connection pool.",
+            404: "Invalid path specified in request URL",
             500: "internal error",
         }.get(status, "request failed")
-        return JSONResponse(
-            PostgrestError(status, codes.get(status, "XX000"), message or text).body(),
-            status_code=status,
-        )
+        return PostgrestError(status, codes.get(status, "XX000"), message or text).response()
     defaults = {
         404: "no Route matched with those values",
         429: "API rate limit exceeded",
@@ -97,6 +99,7 @@ def error_response(status: int, path: str, message: str | None) -> Response:
     return gateway_error(status, message or defaults.get(status, "An unexpected error occurred"))
 
 
+REST_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS", "TRACE", "CONNECT"]
 # Operations of GoTrue's API the twin does not have: they answer 501 naming themselves.
 UNSUPPORTED_AUTH: list[tuple[str, list[str]]] = [
     ("/factors", ["POST"]),
@@ -139,15 +142,15 @@ class SupabaseTwin:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.twin = Twin("mock-supabase", env, error_response)
         self.issuer = TokenIssuer(env.get("JWT_SECRET") or DEFAULT_JWT_SECRET, self.twin.clock)
-        tables = env.get("TWIN_SUPABASE_TABLES")
-        declared = [name.strip() for name in tables.split(",") if name.strip()] if tables else None
-        self.store = Store(declared, self.twin.clock.iso)
+        tables = env.get("TWIN_SUPABASE_TABLES") or ""
+        self.named_tables = [name.strip() for name in tables.split(",") if name.strip()]
+        self.store = Store(self.twin.clock.iso, self.twin.ids.uuid)
         self.twin.on_reset(self.store.reset)
         base = AuthSettings(jwt_exp=int(env.get("TWIN_SUPABASE_JWT_EXPIRY") or 3600))
         location = env.get("TWIN_SUPABASE_PROJECT")
         try:
             document = read_document(location) if location else {}
-            self.initial = Project.from_document(document, base)
+            self.initial = Project.from_document(document, base, allow_python=True)
         except SettingsError as exc:
             raise SystemExit(f"mock-supabase: TWIN_SUPABASE_PROJECT: {exc}") from None
         self.mailbox = Mailbox()
@@ -155,11 +158,16 @@ class SupabaseTwin:
         self.auth = GoTrue(self.twin, self.issuer, self.initial.auth, self.mailbox)
         self.rest = PostgREST(self.store)
         self.project = self.initial
+        self.apply(self.initial)
         self.twin.on_reset(lambda: self.apply(self.initial))
 
     def apply(self, project: Project) -> None:
         self.project = project
         self.auth.settings = project.auth
+        schemas = {name: schemaless(name) for name in self.named_tables}
+        schemas.update(project.tables)
+        self.store.configure(schemas, strict=bool(schemas))
+        self.rest.functions = project.functions
 
     # the control plane's Supabase part -------------------------------------------------------
 
@@ -174,12 +182,7 @@ class SupabaseTwin:
             except ValueError as exc:  # JSON errors and ProjectError alike
                 return JSONResponse({"error": str(exc)}, status_code=400)
             self.apply(changed)
-        return JSONResponse(
-            {
-                "auth": asdict(self.project.auth),
-                **{k: v for k, v in self.project.document.items() if k != "auth"},
-            }
-        )
+        return JSONResponse(self.project.describe())
 
     async def messages_endpoint(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -226,7 +229,7 @@ class SupabaseTwin:
             except AuthError as exc:
                 return auth_error_response(request, exc)
             except PostgrestError as exc:
-                return JSONResponse(exc.body(), status_code=exc.status)
+                return exc.response(head=request.method == "HEAD")
 
         return endpoint
 
@@ -240,7 +243,9 @@ class SupabaseTwin:
                 if exc.expired:
                     raise PostgrestError(401, "PGRST303", "JWT expired") from exc
                 raise PostgrestError(401, "PGRST301", "JWSError JWSInvalidSignature") from exc
-        return await self.rest.dispatch(request)
+        if "function" in request.path_params:
+            return await self.rest.rpc(request)
+        return await self.rest.table_endpoint(request)
 
     def routes(self) -> list[BaseRoute]:
         # Supabase's gateway lets links clicked in an e-mail reach /verify without a key.
@@ -259,11 +264,8 @@ class SupabaseTwin:
         ]
         return [
             Mount("/auth/v1", routes=auth_routes),
-            Route(
-                "/rest/v1/{table}",
-                self.gated(self.rest_endpoint),
-                methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
-            ),
+            Route("/rest/v1/rpc/{function}", self.gated(self.rest_endpoint), methods=REST_METHODS),
+            Route("/rest/v1/{table}", self.gated(self.rest_endpoint), methods=REST_METHODS),
         ]
 
 

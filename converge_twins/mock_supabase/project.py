@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from typing import Any
 import yaml
 
 from converge_twins.mock_supabase.auth_settings import AuthSettings, SettingsError
+from converge_twins.mock_supabase.functions import Function, parse_functions
+from converge_twins.mock_supabase.schema import TableSchema, parse_tables
 
 SECTIONS = ("auth", "tables", "functions")
 
@@ -38,10 +40,15 @@ class ProjectError(SettingsError):
 @dataclass(frozen=True)
 class Project:
     auth: AuthSettings = field(default_factory=AuthSettings)
+    tables: Mapping[str, TableSchema] = field(default_factory=dict)
+    functions: Mapping[str, Function] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_document(cls, document: Any, base: AuthSettings | None = None) -> Project:
+    def from_document(
+        cls, document: Any, base: AuthSettings | None = None, *, allow_python: bool = False
+    ) -> Project:
+        """The project a document describes; Python functions only when ``allow_python``."""
         if document is None:
             document = {}
         if not isinstance(document, dict):
@@ -54,18 +61,39 @@ class Project:
         auth = document.get("auth") or {}
         if not isinstance(auth, dict):
             raise ProjectError("auth: expected a mapping of settings")
-        return cls((base or AuthSettings()).updated(auth), document)
+        return cls(
+            (base or AuthSettings()).updated(auth),
+            parse_tables(document.get("tables")),
+            parse_functions(document.get("functions"), allow_python=allow_python),
+            document,
+        )
 
     def merged(self, changes: Any) -> Project:
-        """This project with ``changes`` laid over it, section by section (PATCH)."""
+        """This project with ``changes`` laid over it, section by section (PATCH).
+
+        Functions named in ``changes`` are added or replaced; the others, Python ones included,
+        stay as they were.
+        """
         if not isinstance(changes, dict):
             raise ProjectError("a project change must be a mapping of auth, tables, functions")
         document = {key: dict(value) for key, value in self.document.items()}
         for section, value in changes.items():
+            if section not in SECTIONS:
+                raise ProjectError(f"unknown section {section!r}; expected {', '.join(SECTIONS)}")
             if not isinstance(value, dict):
                 raise ProjectError(f"{section}: expected a mapping")
             document.setdefault(section, {}).update(value)
-        return Project.from_document(document)
+        auth = self.auth.updated(changes.get("auth") or {})
+        tables = parse_tables(document.get("tables")) if "tables" in changes else self.tables
+        functions = dict(self.functions)
+        functions.update(parse_functions(changes.get("functions"), allow_python=False))
+        return Project(auth, tables, functions, document)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "auth": asdict(self.auth),
+            **{k: v for k, v in self.document.items() if k != "auth"},
+        }
 
 
 def read_document(location: str) -> Any:
