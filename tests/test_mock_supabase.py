@@ -387,3 +387,30 @@ def test_fault_on_rest_answers_a_postgrest_body(url):
     response = httpx.get(endpoint, headers=headers)
     assert response.status_code == 503
     assert set(response.json()) == {"code", "details", "hint", "message"}
+
+
+def test_the_readme_project_example_is_a_valid_project():
+    """The README's example project parses, up to the Python function it only names."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from converge_twins.mock_supabase.auth_settings import SettingsError
+    from converge_twins.mock_supabase.project import Project
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**The project.**") :]
+    example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    document = yaml.safe_load(example.group(1))
+    with pytest.raises(SettingsError) as python:
+        Project.from_document(document, allow_python=True)
+    assert "functions.increment_usage.python: cannot load my_project.twin_functions" in str(
+        python.value
+    )
+    del document["functions"]["increment_usage"]
+    project = Project.from_document(document)
+    assert set(project.tables) == {"authors", "books"}
+    assert project.tables["books"].foreign_keys[0].target_columns == ("id",)
+    assert set(project.functions) == {"books_by", "limits", "refuse"}
