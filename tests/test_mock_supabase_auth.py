@@ -626,12 +626,7 @@ def test_settings_and_health(supabase_url):
 
 
 def test_operations_the_twin_lacks_answer_501_naming_themselves(supabase_url):
-    session = sign_up(supabase_url, "mfa@example.com")
-    response = httpx.post(
-        f"{supabase_url}/auth/v1/factors",
-        json={"factor_type": "totp"},
-        headers={"apikey": ANON, "Authorization": f"Bearer {session['access_token']}"},
-    )
+    response = auth_post(supabase_url, "/sso", {"domain": "example.com"})
     assert response.status_code == 501
     assert response.headers["x-sb-error-code"] == "not_implemented"
-    assert "POST /auth/v1/factors" in response.json()["msg"]
+    assert "POST /auth/v1/sso" in response.json()["msg"]

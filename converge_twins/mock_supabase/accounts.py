@@ -65,6 +65,43 @@ class Identity:
 
 
 @dataclass
+class Factor:
+    """A multi-factor authentication factor (TOTP) of a user."""
+
+    id: str
+    friendly_name: str
+    secret: str  # base32, as an authenticator app is given it
+    created_at: datetime
+    updated_at: datetime
+    status: str = "unverified"
+    last_challenged_at: datetime | None = None
+
+    def view(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.friendly_name:
+            shown["friendly_name"] = self.friendly_name
+        shown.update(
+            {
+                "factor_type": "totp",
+                "created_at": stamp(self.created_at),
+                "updated_at": stamp(self.updated_at),
+                "phone": None,
+                "last_challenged_at": stamp(self.last_challenged_at)
+                if self.last_challenged_at
+                else None,
+            }
+        )
+        return shown
+
+
+@dataclass
+class Challenge:
+    id: str
+    factor_id: str
+    created_at: datetime
+
+
+@dataclass
 class OneTimeToken:
     kind: str
     hash: str
@@ -101,6 +138,7 @@ class User:
     app_metadata: dict[str, Any] = field(default_factory=dict)
     user_metadata: dict[str, Any] = field(default_factory=dict)
     identities: list[Identity] = field(default_factory=list)
+    factors: list[Factor] = field(default_factory=list)
     tokens: dict[str, OneTimeToken] = field(default_factory=dict)
 
     def check_password(self, password: str) -> bool:
@@ -152,6 +190,8 @@ class User:
         optional("last_sign_in_at", self.last_sign_in_at)
         shown["app_metadata"] = dict(self.app_metadata)
         shown["user_metadata"] = dict(self.user_metadata)
+        if self.factors:
+            shown["factors"] = [factor.view() for factor in self.factors]
         shown["identities"] = [identity.view(self.id) for identity in self.identities]
         shown["created_at"] = stamp(self.created_at)
         shown["updated_at"] = stamp(self.updated_at)
@@ -227,6 +267,7 @@ class Accounts:
     sessions: dict[str, Session] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     flows: dict[str, FlowState] = field(default_factory=dict)
+    challenges: dict[str, Challenge] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
 
     def clear(self) -> None:
@@ -234,6 +275,7 @@ class Accounts:
         self.sessions.clear()
         self.refresh_tokens.clear()
         self.flows.clear()
+        self.challenges.clear()
         self.audit.clear()
 
     def by_email(self, email: str) -> User | None:

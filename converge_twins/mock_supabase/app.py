@@ -30,6 +30,7 @@ from converge_twins.mock_supabase.auth_errors import (
     auth_error_response,
     not_implemented,
 )
+from converge_twins.mock_supabase.auth_mfa import MultiFactor
 from converge_twins.mock_supabase.auth_settings import AuthSettings, SettingsError
 from converge_twins.mock_supabase.auth_signin import SignIn
 from converge_twins.mock_supabase.auth_user import UserEndpoints
@@ -102,10 +103,6 @@ def error_response(status: int, path: str, message: str | None) -> Response:
 REST_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS", "TRACE", "CONNECT"]
 # Operations of GoTrue's API the twin does not have: they answer 501 naming themselves.
 UNSUPPORTED_AUTH: list[tuple[str, list[str]]] = [
-    ("/factors", ["POST"]),
-    ("/factors/{factor_id}", ["DELETE"]),
-    ("/factors/{factor_id}/challenge", ["POST"]),
-    ("/factors/{factor_id}/verify", ["POST"]),
     ("/authorize", ["GET"]),
     ("/callback", ["GET", "POST"]),
     ("/user/identities/authorize", ["GET"]),
@@ -114,7 +111,6 @@ UNSUPPORTED_AUTH: list[tuple[str, list[str]]] = [
     ("/sso", ["POST"]),
     ("/saml/metadata", ["GET"]),
     ("/saml/acs", ["POST"]),
-    ("/admin/users/{user_id}/factors/{factor_id}", ["PUT", "DELETE"]),
     ("/admin/sso/providers", ["GET", "POST"]),
     ("/admin/sso/providers/{provider_id}", ["GET", "PUT", "DELETE"]),
     ("/admin/oauth/clients", ["GET", "POST"]),
@@ -134,7 +130,7 @@ async def unsupported_auth(request: Request) -> Response:
     raise not_implemented(
         request.method,
         request.url.path.removeprefix("/auth/v1"),
-        "multi-factor authentication, SSO, SAML and OAuth apps are not part of the twin",
+        "SSO, SAML, OAuth providers and OAuth apps are not part of the twin",
     )
 
 
@@ -255,7 +251,7 @@ class SupabaseTwin:
                 self.gated(handler, open_for=("GET",) if path == "/verify" else ()),
                 methods=methods,
             )
-            for group in (SignIn, OneTimeCodes, UserEndpoints, GoTrueAdmin)
+            for group in (SignIn, OneTimeCodes, UserEndpoints, MultiFactor, GoTrueAdmin)
             for path, handler, methods in group(self.auth).endpoints()
         ]
         auth_routes += [

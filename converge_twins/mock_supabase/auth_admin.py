@@ -235,8 +235,8 @@ class GoTrueAdmin:
 
     async def factors(self, request: Request) -> Response:
         self.require_admin(request)
-        self.load_user(request)
-        return JSONResponse([])  # the twin has no multi-factor authentication
+        user = self.load_user(request)
+        return JSONResponse([factor.view() for factor in user.factors])
 
     # invitations and links ------------------------------------------------------------------
 
