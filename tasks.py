@@ -160,43 +160,60 @@ def run(
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
-        settings = _settings(c)
-        overrides: dict[str, Any] = {
-            "holdouts_repo": holdouts_repo,
-            "holdouts_ref": holdouts_ref,
-            "scenarios_dir": _path(_shared("scenarios_dir", scenarios_dir)),
-            "report_file": _path(_shared("report_file", report_file)),
-            "timeout": _shared("timeout", timeout),
-            "workers": _shared("workers", workers),
-        }
-        if threshold:
-            overrides["thresholds"] = cli.parse_thresholds(threshold, settings.thresholds)
-        settings = replace(
-            settings, **{key: value for key, value in overrides.items() if value is not None}
-        )
-        options = pipeline.Options(
-            keep=keep,
-            no_twins=no_twins,
-            runs=_shared("runs", runs) or 1,
-            priority=_shared("priority", priority),
-            backend=_backend(backend),
-            verbose=verbose,
-            api_url=_shared("api_url", api_url),
-            seed=_shared("seed", seed),
-            gate=_shared("gate", gate),
-            color=_shared("color", color) or "auto",
-            baseline=_path(_shared("baseline", baseline)),
-            name_filter=filter,
-            markdown_file=_path(_shared("markdown_file", markdown_file)),
-            junit_file=_path(_shared("junit_file", junit_file)),
-            # A folder named by flag is run as it is; pulling into it needs --holdouts-repo too.
-            pull=scenarios_dir is None or holdouts_repo is not None,
-            holdouts_chosen=holdouts_repo is not None,
-            variables=tuple(var or ()),
-            vars_file=_path(_shared("vars_file", vars_file)),
-        )
+        with pipeline.reported_if_bad(lambda: _report_file_of(c, report_file)):
+            settings = _settings(c)
+            overrides: dict[str, Any] = {
+                "holdouts_repo": holdouts_repo,
+                "holdouts_ref": holdouts_ref,
+                "scenarios_dir": _path(_shared("scenarios_dir", scenarios_dir)),
+                "report_file": _path(_shared("report_file", report_file)),
+                "timeout": _shared("timeout", timeout),
+                "workers": _shared("workers", workers),
+            }
+            if threshold:
+                overrides["thresholds"] = cli.parse_thresholds(threshold, settings.thresholds)
+            settings = replace(
+                settings, **{key: value for key, value in overrides.items() if value is not None}
+            )
+            options = pipeline.Options(
+                keep=keep,
+                no_twins=no_twins,
+                runs=_shared("runs", runs) or 1,
+                priority=_shared("priority", priority),
+                backend=_backend(backend),
+                verbose=verbose,
+                api_url=_shared("api_url", api_url),
+                seed=_shared("seed", seed),
+                gate=_shared("gate", gate),
+                color=_shared("color", color) or "auto",
+                baseline=_path(_shared("baseline", baseline)),
+                name_filter=filter,
+                markdown_file=_path(_shared("markdown_file", markdown_file)),
+                junit_file=_path(_shared("junit_file", junit_file)),
+                # A folder named by flag is run as it is; pulling into it needs --holdouts-repo too.
+                pull=scenarios_dir is None or holdouts_repo is not None,
+                holdouts_chosen=holdouts_repo is not None,
+                variables=tuple(var or ()),
+                vars_file=_path(_shared("vars_file", vars_file)),
+            )
         code = pipeline.converge(settings, options, sys.stdout, sys.stderr)
     raise SystemExit(code)
+
+
+def _report_file_of(c: Context, flag: str | None) -> Path:
+    """Where the report of this run goes, as far as the flags and settings can be read (a bad
+    flag or setting is reported there too)."""
+    try:
+        chosen = _path(_shared("report_file", flag))
+    except ConfigError:
+        chosen = None
+    if chosen is not None:
+        return chosen
+    try:
+        return _settings(c).report_file
+    except ConfigError:
+        configured = str(c.config.converge.get("report_file") or "").strip()
+        return ROOT / (configured or config.DEFAULTS["report_file"])
 
 
 def _path(value: Any) -> Path | None:

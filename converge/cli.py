@@ -9,12 +9,12 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from converge import __version__, colors
 from converge.colors import CHOICES
 from converge.config import MAX_RUNS, MAX_WORKERS
-from converge.errors import EXIT_OK, ConfigError, guard
+from converge.errors import EXIT_ERROR, EXIT_OK, ConfigError, ConvergeError, guard
 from converge.model import GATES, TIERS, Priority
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -24,15 +24,71 @@ DEFAULT_REPORT_FILE = "reports/latest.json"
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script; always ends in ``SystemExit`` with converge's exit code."""
+    given = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    try:
+        arguments = parser.parse_args(given)
+    except _UsageError as usage:
+        # A bad option of `converge run` is an exit 2 like any other: its report replaces the
+        # previous verdict, so CI never posts an old PASS for a run that did not happen.
+        if given[:1] == ["run"]:
+            with guard(sys.stderr):
+                _record(ConfigError(usage.message), _report_file_in(given[1:]))
+        usage.parser.print_usage(sys.stderr)
+        print(f"{usage.parser.prog}: error: {usage.message}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from None
     with guard(sys.stderr):
         code = arguments.handler(arguments, sys.stdout, sys.stderr)
     raise SystemExit(code)
 
 
+class _UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors come back to :func:`main` instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def _report_file_in(arguments: Sequence[str]) -> Path | None:
+    """Where ``converge run`` with these (possibly bad) arguments writes its report: the last
+    ``--report-file``, else the default; none for ``--replay`` without one."""
+    found: str | None = None
+    for index, argument in enumerate(arguments):
+        if argument == "--report-file" and index + 1 < len(arguments):
+            found = arguments[index + 1]
+        elif argument.startswith("--report-file="):
+            found = argument.partition("=")[2]
+    if found:
+        return Path(found)
+    if any(a == "--replay" or a.startswith("--replay=") for a in arguments):
+        return None
+    return Path(DEFAULT_REPORT_FILE)
+
+
+def _record(error: ConvergeError, report_file: Path | None, api_url: str | None = None) -> None:
+    """The exit-2 report of a ``converge run`` that stopped before it began; adds to the
+    error's message when the report cannot be written."""
+    from converge.engine import record_failure
+    from converge.tokens import jwt_secret_from_env
+
+    record_failure(
+        error,
+        report_file=report_file,
+        api_url=api_url or "",
+        scenarios_dir=Path(DEFAULT_SCENARIOS_DIR),
+        secrets=[jwt_secret_from_env()],
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="converge",
         description="Run holdout HTTP scenarios against an API and judge the change.",
         epilog="Exit codes: 0 every critical scenario passes, 1 a critical scenario fails, "
@@ -245,6 +301,18 @@ def _tier(text: str) -> Priority | None:
 
 
 def _run(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        return _run_or_replay(arguments, out, err)
+    except ConvergeError as error:
+        if not error.reported:  # a bad value found before the engine began: report it too
+            report_file = arguments.report_file
+            if report_file is None and arguments.replay is None:
+                report_file = Path(DEFAULT_REPORT_FILE)
+            _record(error, report_file, arguments.api_url)
+        raise
+
+
+def _run_or_replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from converge.engine import RunOptions, execute
     from converge.tokens import jwt_secret_from_env
 

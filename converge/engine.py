@@ -17,10 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from converge import baseline, colors, seeds, twins
+from converge import baseline, colors, interrupt, seeds, twins
 from converge.colors import ColorChoice
 from converge.config import MAX_RUNS, MAX_WORKERS
-from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, NoScenariosError, ReportError
+from converge.errors import (
+    EXIT_ERROR,
+    ConfigError,
+    ConvergeError,
+    Interrupted,
+    NoScenariosError,
+    ReportError,
+)
 from converge.model import GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
 from converge.progress import Progress
 from converge.redact import Redactor
@@ -88,62 +95,55 @@ def to_stdout(path: Path | None) -> bool:
 
 
 def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
-    """Run the scenarios and report. Returns 0 or 1; raises the ConvergeError of an exit 2."""
+    """Run the scenarios and report. Returns 0 or 1; raises the ConvergeError of an exit 2.
+
+    SIGINT or SIGTERM stops the run: no new step is sent, the requests in flight are abandoned,
+    the report of the runs that finished is written (exit_code 2, ``complete`` false), and
+    :class:`~converge.errors.Interrupted` is raised (the process exits 130 or 143).
+    """
+    with interrupt.raising():
+        return _execute(options, out, err)
+
+
+@dataclass
+class _Judged:
+    """What the run came to, before any of it is written."""
+
+    results: list[ScenarioResult] = field(default_factory=list)
+    code: int = EXIT_ERROR
+    failure: ConvergeError | None = None  # an exit 2, with what the report's error says
+    crash: Exception | None = None  # a bug in converge, raised again once the report is out
+    interrupted: Interrupted | None = None  # a signal stopped it
+    options_ok: bool = False
+    before: dict[str, Any] | None = None  # the --baseline report
+    redactor: Redactor = field(default_factory=Redactor)  # with the user variables' secrets
+
+
+def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     started = _now()
     if options.seed is None:
         options = replace(options, seed=seeds.new_base_seed())
     redactor = Redactor.from_environment([options.jwt_secret, *options.secrets])
-    results: list[ScenarioResult] = []
-    failure: ConvergeError | None = None
-    crash: Exception | None = None
-    before: dict[str, Any] | None = None
-    code = EXIT_ERROR
-    options_ok = False
-    try:
-        # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
-        check_options(options)
-        # From the environment and a vars file, they are secrets: redacted from here on.
-        user, redactor = _user_variables(options, redactor)
-        options_ok = True
-        before = _load_baseline(options.baseline)
-        scenarios = _chosen(options, user)
-        origin = ApiOrigin(options.api_url)
-        if options.verbose:
-            err.write(
-                f"converge: {len(scenarios)} scenario(s) x {options.runs} run(s) against "
-                f"{origin.base_url}, {options.workers} worker(s)\n"
-            )
-        preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT))
-        results = _run(scenarios, options, err, redactor, user)
-        code = exit_code(results)
-    except ConvergeError as error:
-        failure = error
-        failure.message = redactor.text(failure.message)
-    except Exception as error:
-        # A bug in converge is still an exit 2: the report says so rather than leaving the
-        # previous run's verdict in place; the exception itself goes on up with its traceback.
-        crash = error
-        failure = ConvergeError(
-            redactor.text(f"internal error in converge: {type(error).__name__}: {error}")
-        )
-
+    judged = _judge(options, err, redactor)
+    failure, interrupted, redactor = judged.failure, judged.interrupted, judged.redactor
     document = build_report(
-        results,
+        judged.results,
         api_url=options.api_url,
         scenarios_dir=str(options.scenarios_dir),
         started_at=started,
         finished_at=_now(),
-        exit_code=failure.exit_code if failure else code,
+        exit_code=failure.exit_code if failure else judged.code,
         error=failure.message if failure else None,
-        thresholds=options.thresholds if options_ok else DEFAULT_THRESHOLDS,
-        runs=options.runs if options_ok else 1,
+        thresholds=options.thresholds if judged.options_ok else DEFAULT_THRESHOLDS,
+        runs=options.runs if judged.options_ok else 1,
         redactor=redactor,
-        seed=options.seed if options_ok else None,
-        gate=options.gate if options_ok else "mean",
+        seed=options.seed if judged.options_ok else None,
+        gate=options.gate if judged.options_ok else "mean",
+        complete=interrupted is None,
     )
-    if before is not None and failure is None and options.baseline is not None:
-        document = baseline.with_baseline(document, before, str(options.baseline))
-    if failure is None:
+    if judged.before is not None and failure is None and options.baseline is not None:
+        document = baseline.with_baseline(document, judged.before, str(options.baseline))
+    if failure is None or (interrupted is not None and judged.results):
         # With the JSON on stdout (--report-file -), everything else goes to stderr.
         table_out = err if to_stdout(options.report_file) else out
         table = render_table(
@@ -154,19 +154,79 @@ def execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         )
         table_out.write(table)
         table_out.flush()
-    try:
-        _write_outputs(document, options, out)
-    except OSError as error:
-        problem = f"cannot write the report: {error}"
-        if failure is not None:
+    # A signal now must not cut the writing short (the previous verdict would stay in place):
+    # it is honoured once the report is written.
+    with interrupt.deferred() as late:
+        try:
+            _write_outputs(document, options, out)
+        except OSError as error:
+            problem = f"cannot write the report: {error}"
+            if failure is None:
+                raise ReportError(problem) from None
             failure.message += f"\n{problem}"
-        else:
-            raise ReportError(problem) from None
-    if crash is not None:
-        raise crash
+    interrupted = interrupted or (late.interrupted() if late else None)
+    if interrupted is not None:
+        interrupted.reported = True
+        if failure is not None:
+            err.write(f"converge: error: {failure.message}\n")
+        raise interrupted
+    if judged.crash is not None:
+        raise judged.crash
     if failure is not None:
+        failure.reported = True
         raise failure
-    return code
+    return judged.code
+
+
+def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
+    """Load, select, pre-flight, run and score; every way that can end, caught and kept."""
+    judged = _Judged(redactor=redactor)
+    planned = 0  # scenario runs the options asked for
+    try:
+        # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
+        check_options(options)
+        # From the environment and a vars file, they are secrets: redacted from here on.
+        user, redactor = _user_variables(options, redactor)
+        judged.redactor = redactor
+        judged.options_ok = True
+        judged.before = _load_baseline(options.baseline)
+        scenarios = _chosen(options, user)
+        origin = ApiOrigin(options.api_url)
+        if options.verbose:
+            err.write(
+                f"converge: {len(scenarios)} scenario(s) x {options.runs} run(s) against "
+                f"{origin.base_url}, {options.workers} worker(s)\n"
+            )
+        planned = len(scenarios) * options.runs
+        preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT))
+        judged.results, judged.interrupted = _run(scenarios, options, err, redactor, user)
+        judged.code = exit_code(judged.results)
+    except Interrupted as error:  # before the scenarios ran, or a second signal during them
+        judged.interrupted = error
+    except ConvergeError as error:
+        judged.failure = error
+        error.message = redactor.text(error.message)
+    except Exception as error:
+        # A bug in converge is still an exit 2: the report says so rather than leaving the
+        # previous run's verdict in place; the exception itself goes on up with its traceback.
+        judged.crash = error
+        judged.failure = ConvergeError(
+            redactor.text(f"internal error in converge: {type(error).__name__}: {error}")
+        )
+    if judged.interrupted is not None:
+        judged.failure = ConvergeError(_interruption(judged.interrupted, judged.results, planned))
+    return judged
+
+
+def _interruption(interrupted: Interrupted, results: Sequence[ScenarioResult], planned: int) -> str:
+    """What the report's ``error`` says of a run a signal stopped."""
+    finished = sum(len(result.runs) for result in results)
+    if not planned or not finished:
+        return f"interrupted by {interrupted.name} before any scenario run finished"
+    return (
+        f"interrupted by {interrupted.name} after {finished} of {planned} scenario runs: the "
+        "results are incomplete (only the runs that finished are reported)"
+    )
 
 
 def record_failure(
@@ -183,6 +243,7 @@ def record_failure(
     adds to its message."""
     if report_file is None:
         return
+    error.reported = True
     redactor = Redactor.from_environment(secrets)
     error.message = redactor.text(error.message)
     now = _now()
@@ -335,7 +396,9 @@ def _run(
     err: TextIO,
     redactor: Redactor,
     user: UserVariables,
-) -> list[ScenarioResult]:
+) -> tuple[list[ScenarioResult], Interrupted | None]:
+    """The scored results, and the signal that stopped the runs if one did (then the results
+    hold the runs that finished, and no scenario none of whose runs did)."""
     config = RunnerConfig(
         variables=user.values,
         api_url=options.api_url,
@@ -347,22 +410,26 @@ def _run(
     )
     replay_seed = options.replay_seed
     progress = Progress(len(scenarios) * options.runs, err)
-    try:
-        runs = run_scenarios(
-            scenarios,
-            config,
-            on_run=lambda scenario, run: progress.advance(
-                redactor.text(scenario.name), run.all_passed
-            ),
-            before_run=_twin_resetter(options.twin_urls, err),
-            seed_of=None if replay_seed is None else lambda _scenario, _run: replay_seed,
-        )
-    finally:
-        progress.close()
-    return [
+    with interrupt.deferred() as stop:
+        try:
+            runs = run_scenarios(
+                scenarios,
+                config,
+                on_run=lambda scenario, run: progress.advance(
+                    redactor.text(scenario.name), run.all_passed
+                ),
+                before_run=_twin_resetter(options.twin_urls, err),
+                seed_of=None if replay_seed is None else lambda _scenario, _run: replay_seed,
+                stop=stop.event,
+            )
+        finally:
+            progress.close()
+    results = [
         score(scenario, scenario_runs, options.thresholds, options.gate)
         for scenario, scenario_runs in zip(scenarios, runs, strict=True)
+        if scenario_runs
     ]
+    return results, stop.interrupted() if stop else None
 
 
 def _twin_resetter(urls: Sequence[str], err: TextIO) -> BeforeRun | None:

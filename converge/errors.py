@@ -8,6 +8,7 @@ never sees a traceback for bad input or a broken environment.
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,7 @@ class ConvergeError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.reported = False  # a report saying so has been written (no need to write another)
 
     def __str__(self) -> str:
         return self.message
@@ -97,9 +99,31 @@ class GateFailedError(ConvergeError):
     exit_code = EXIT_FAILED
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped converge (see :mod:`converge.interrupt`).
+
+    A KeyboardInterrupt, so that it unwinds like Ctrl-C always has: past ``except Exception``,
+    through every ``finally`` (the twins' teardown among them). The process exits 128 + the
+    signal's number (130, 143), as shells report a process a signal ended; the report written
+    on the way says exit 2, converge could not judge the change.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        self.signum = int(signum)
+        self.name = signal.Signals(self.signum).name
+        self.reported = False  # a report saying so has been written
+        super().__init__(f"interrupted by {self.name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 def exit_code_of(error: BaseException) -> int:
     """The exit code for an exception that reached the top: the one mapping in the project."""
     if isinstance(error, ConvergeError):
+        return error.exit_code
+    if isinstance(error, Interrupted):
         return error.exit_code
     if isinstance(error, KeyboardInterrupt):
         return 130
@@ -139,9 +163,10 @@ def guard(stderr: TextIO | None = None) -> Iterator[None]:
     except ConvergeError as error:
         print(f"converge: error: {_printable(str(error))}", file=stderr or sys.stderr)
         raise SystemExit(error.exit_code) from None
-    except KeyboardInterrupt:
-        print("converge: interrupted", file=stderr or sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as error:
+        name = error.name if isinstance(error, Interrupted) else "SIGINT"
+        print(f"converge: interrupted by {name}", file=stderr or sys.stderr)
+        raise SystemExit(exit_code_of(error)) from None
     except Exception:
         traceback.print_exc(file=stderr or sys.stderr)
         print(

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from converge import engine, holdouts, twins
+from converge import engine, holdouts, interrupt, twins
 from converge.colors import ColorChoice
 from converge.config import Settings
-from converge.errors import ConvergeError, TwinsError
+from converge.errors import ConvergeError, Interrupted, TwinsError
 from converge.model import Gate, Priority
 
 Say = Callable[[str], None]
@@ -54,13 +55,57 @@ class Options:
 
 
 def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> int:
-    """Run the pipeline; return the engine's exit code (0 or 1). Raises ConvergeError (exit 2)."""
+    """Run the pipeline; return the engine's exit code (0 or 1). Raises ConvergeError (exit 2).
+
+    SIGINT or SIGTERM at any point ends in :class:`~converge.errors.Interrupted` (exit 130 or
+    143), after the twins are down (unless ``keep``) and a report saying so (exit_code 2) has
+    replaced the previous one.
+    """
 
     def say(message: str) -> None:
         print(message, file=err, flush=True)
 
-    with _one_run_at_a_time(settings.root / STATE_DIR, say):
-        return _converge(settings, options, out, err, say)
+    try:
+        with interrupt.raising(), _one_run_at_a_time(settings.root / STATE_DIR, say):
+            return _converge(settings, options, out, err, say)
+    except (KeyboardInterrupt, SystemExit) as stopped:
+        interrupted = _as_interrupted(stopped)
+        if interrupted is None:
+            raise
+        if not interrupted.reported:  # stopped before the engine wrote its own report
+            _record_failure(
+                settings,
+                options.api_url or settings.api_url,
+                ConvergeError(f"interrupted by {interrupted.name} before any scenario ran"),
+            )
+            interrupted.reported = True
+        raise interrupted from None
+
+
+@contextmanager
+def reported_if_bad(report_file: Callable[[], Path]) -> Iterator[None]:
+    """A bad flag or setting of ``invoke converge`` (found before the pipeline starts) is an
+    exit 2 whose report, written to ``report_file()``, replaces the previous verdict."""
+    try:
+        yield
+    except ConvergeError as error:
+        if not error.reported:
+            engine.record_failure(
+                error, report_file=report_file(), api_url="", scenarios_dir=Path(".holdouts")
+            )
+        raise
+
+
+def _as_interrupted(stopped: BaseException) -> Interrupted | None:
+    """The signal behind an exception, if one is: twins.running raises KeyboardInterrupt for
+    SIGINT and SystemExit(143) for SIGTERM while it starts the stack."""
+    if isinstance(stopped, Interrupted):
+        return stopped
+    if isinstance(stopped, KeyboardInterrupt):
+        return Interrupted(signal.SIGINT)
+    if isinstance(stopped, SystemExit) and stopped.code == 128 + signal.SIGTERM:
+        return Interrupted(signal.SIGTERM)
+    return None
 
 
 @contextmanager

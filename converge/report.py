@@ -53,8 +53,11 @@ def build_report(
     redactor: Redactor,
     seed: int | None = None,
     gate: Gate = "mean",
+    complete: bool = True,
 ) -> dict[str, Any]:
-    """The report document (plain JSON data), with every secret of every run redacted."""
+    """The report document (plain JSON data), with every secret of every run redacted.
+
+    ``complete`` is False for a run a signal stopped: ``results`` are the runs that finished."""
     secrets = {secret for result in results for run in result.runs for secret in run.secrets}
     redactor = redactor.with_secrets(secrets)
     ordered = sorted(results, key=lambda r: (_TIER_ORDER[r.priority], r.name, r.file))
@@ -68,6 +71,7 @@ def build_report(
         "duration_ms": round((finished_at - started_at).total_seconds() * 1000, 3),
         "exit_code": exit_code,
         "error": error,
+        "complete": complete,
         "runs": runs,
         "seed": seed,
         "gate": gate,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -598,3 +600,77 @@ def test_a_malformed_api_url_is_a_one_line_error(tmp_path, via):
     assert result.returncode == 2
     assert "'http://[::1' is not a valid URL" in result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+# --- an interrupted run stops promptly and leaves an honest report ---------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_run_and_leaves_an_incomplete_exit_2_report(
+    http_server, tmp_path, signum
+):
+    # 8 quick scenarios, then 40 that take a second each: 10 s more of work at 4 workers.
+    scenarios(tmp_path, {
+        **{f"critical/a{i}.yaml": f"name: quick {i}\nsteps: [{{path: /echo}}]\n" for i in range(8)},
+        **{
+            f"critical/b{i:02}.yaml": f'name: slow {i}\nsteps: [{{path: "/slow?seconds=1"}}]\n'
+            for i in range(40)
+        },
+    })
+    report = tmp_path / "out" / "report.json"
+    report.parent.mkdir()
+    report.write_text('{"exit_code": 0, "note": "the previous verdict, a PASS"}')
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "converge", "run", "--scenarios-dir", "scenarios",
+         "--api-url", http_server.url, "--report-file", str(report), "--workers", "4"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(http_server.sent("/slow")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)  # bounded: until the slow scenarios are in flight
+        sent_at_signal = len(http_server.requests)
+        signalled = time.monotonic()
+        process.send_signal(signum)
+        _out, err = process.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 128 + signum, err
+    assert took < 10 / 3  # far from the 10 s the queued scenarios would have taken
+    assert len(http_server.requests) - sent_at_signal <= 4  # nothing new once it was asked
+    assert f"converge: interrupted by {signal.Signals(signum).name}" in err
+    document = json.loads(report.read_text())
+    assert schema_problems(document) == []
+    assert document["exit_code"] == 2 and document["complete"] is False
+    assert document["error"].startswith(f"interrupted by {signal.Signals(signum).name} after ")
+    listed = {s["name"] for s in document["scenarios"]}
+    assert {f"quick {i}" for i in range(8)} <= listed and len(listed) < 48
+    assert all(len(s["runs"]) == 1 for s in document["scenarios"])
+    assert document["summary"]["total"] == len(listed)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--runs", "0"], ["--threshold", "critical=120"], ["--priority", "urgent"],
+     ["--workers=many"], ["--scenario", "x"]],
+    ids=["runs", "threshold", "priority", "workers", "scenario-without-replay"],
+)
+def test_a_bad_option_replaces_the_previous_report_with_an_exit_2_one(tmp_path, bad):
+    scenarios(tmp_path, {"critical/a.yaml": "name: A\nsteps: [{path: /}]\n"})
+    report = tmp_path / "out" / "report.json"
+    report.parent.mkdir()
+    report.write_text('{"exit_code": 0, "note": "the previous verdict, a PASS"}')
+    result = converge(
+        "run", "--scenarios-dir", "scenarios", "--api-url", f"http://127.0.0.1:{free_port()}",
+        "--report-file", str(report), *bad, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    document = json.loads(report.read_text())
+    assert schema_problems(document) == []
+    assert document["exit_code"] == 2 and document["scenarios"] == []
+    assert bad[0].split("=")[0] in document["error"]

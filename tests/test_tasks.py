@@ -333,6 +333,41 @@ def test_bad_flag_values_exit_2(project: Project) -> None:
     assert "--priority: expected one of critical, important, nice-to-have" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--runs", "0"], "--runs"),
+        (["--threshold", "critical=120"], "--threshold"),
+        (["--priority", "urgent"], "--priority"),
+        (["--backend", "docker"], "--backend"),
+    ],
+    ids=["runs", "threshold", "priority", "backend"],
+)
+def test_a_bad_flag_replaces_the_previous_report_with_an_exit_2_one(
+    project: Project, flags: list[str], named: str
+) -> None:
+    report = project.root / "reports/latest.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text('{"exit_code": 0, "note": "the previous verdict, a PASS"}')
+    result = project.invoke("converge", "--no-twins", *flags)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2 and document["scenarios"] == []
+    assert named in document["error"]
+
+
+def test_a_bad_setting_replaces_the_previous_report_too(project: Project) -> None:
+    report = project.root / "reports/latest.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text('{"exit_code": 0, "note": "the previous verdict, a PASS"}')
+    project.set(threshold_critical="120")
+    result = project.invoke("converge", "--no-twins")
+    assert result.returncode == 2
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2 and "threshold_critical" in document["error"]
+
+
 # --- the whole stack --------------------------------------------------------------------------
 
 
@@ -405,6 +440,9 @@ def test_no_twins_with_api_url_runs_against_a_running_api(
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.Signals) -> None:
+    report = project.root / "reports/latest.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text('{"exit_code": 0, "note": "the previous verdict, a PASS"}')
     process = project.start("converge")
     try:
         state = project.root / ".converge/twins.json"
@@ -422,6 +460,48 @@ def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.S
     left = wait_gone(marked_processes(project.mark), timeout=10)
     assert left == [], f"{describe(left)}\n{err}"
     assert recorded_pids(project.root / ".converge") == []
+    document = json.loads(report.read_text())  # the old PASS is gone
+    assert document["exit_code"] == 2
+    assert document["error"] == f"interrupted by {signum.name} before any scenario ran"
+
+
+@needs_stack
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_scenarios_run_stops_them_and_reports_what_finished(
+    project: Project, signum: signal.Signals
+) -> None:
+    process = project.start("converge", "--runs", "400")  # 1600 scenario runs: a minute or so
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:  # bounded by the process: until the progress line
+            lines.append(line)
+            if "scenario runs" in line:
+                break
+        assert any("scenario runs" in line for line in lines), "".join(lines)
+        signalled = time.monotonic()
+        process.send_signal(signum)
+        _, rest = process.communicate(timeout=120)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    err = "".join(lines) + rest
+    assert process.returncode == 128 + signum, err
+    left = wait_gone(marked_processes(project.mark), timeout=10)
+    assert left == [], f"{describe(left)}\n{err}"
+    assert recorded_pids(project.root / ".converge") == []
+    document = json.loads((project.root / "reports/latest.json").read_text())
+    assert document["exit_code"] == 2 and document["complete"] is False
+    assert document["error"].startswith(f"interrupted by {signum.name} after ")
+    finished = sum(len(s["runs"]) for s in document["scenarios"])
+    assert 0 < finished < 1600
+    assert f"after {finished} of 1600 scenario runs" in document["error"]
+    # Stopping, teardown included, took far less than the runs left would have at this pace.
+    left_to_run = document["duration_ms"] / 1000 * (1600 - finished) / finished
+    assert took < left_to_run / 2
 
 
 @needs_stack
