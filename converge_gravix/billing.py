@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from converge_gravix import payload, profiles
@@ -31,8 +31,15 @@ ENDED_STATUSES = frozenset({"canceled", "unpaid", "incomplete_expired"})
 
 
 async def create_checkout(request: Request) -> Response:
+    """A Stripe checkout session for an upgrade.
+
+    Two ways in, as Stripe's own integration guide has them: an API client posts JSON and gets
+    the session as JSON (201); the pricing page's HTML form posts ``tier=pro`` urlencoded and is
+    redirected to Stripe's hosted checkout (303 See Other, ``Location`` the session's URL).
+    """
     user = await authenticate(request)
-    body = await payload.json_object(request)
+    from_form = _is_form(request)
+    body = await (payload.form_object(request) if from_form else payload.json_object(request))
     tier = parse_tier(body.get("tier"))
     if tier not in PURCHASABLE:
         raise payload.invalid(f"tier must be one of {', '.join(PURCHASABLE)}", "tier")
@@ -67,15 +74,20 @@ async def create_checkout(request: Request) -> Response:
             "subscription_data": {"metadata": {"user_id": user.id, "tier": tier}},
         },
     )
-    return JSONResponse(
-        {
-            "session_id": session.get("id"),
-            "url": session.get("url"),
-            "tier": tier,
-            "customer_id": customer_id,
-        },
-        status_code=201,
-    )
+    created = {
+        "session_id": session.get("id"),
+        "url": session.get("url"),
+        "tier": tier,
+        "customer_id": customer_id,
+    }
+    if from_form and isinstance(session.get("url"), str):
+        return RedirectResponse(str(session["url"]), status_code=303)
+    return JSONResponse(created, status_code=201)
+
+
+def _is_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
 async def price_for(stripe: StripeClient, tier: Tier) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
@@ -26,6 +27,16 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
     return body
+
+
+async def form_object(request: Request) -> dict[str, Any]:
+    """An HTML form's fields (application/x-www-form-urlencoded), each name's last value."""
+    raw = await request.body()
+    try:
+        fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise invalid("the form is not UTF-8 text") from None
+    return dict(fields)
 
 
 def text(body: dict[str, Any], field: str, *, max_length: int, required: bool = True) -> str | None:

@@ -409,6 +409,27 @@ def test_checkout_creates_a_customer_and_a_session_in_stripe(
 
 
 @pytest.mark.slow
+def test_the_pricing_pages_form_is_redirected_to_stripes_hosted_checkout(
+    api: httpx.Client,
+) -> None:
+    user = token("free")
+    response = api.post(
+        "/v1/billing/checkout", data={"tier": "pro"}, headers=bearer(user), follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert "/c/pay/cs_" in location
+    # The same session an API client gets as JSON: it pays at that URL.
+    as_json = checkout(api, token("free"))
+    assert "/c/pay/cs_" in as_json.json()["url"]
+    refused = api.post(
+        "/v1/billing/checkout", data={"tier": "platinum"}, headers=bearer(user),
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422
+
+
+@pytest.mark.slow
 def test_checkout_rejects_unknown_and_current_tiers(api: httpx.Client) -> None:
     assert checkout(api, token("free"), "platinum").status_code == 422
     assert checkout(api, token("free"), "enterprise").status_code == 422
