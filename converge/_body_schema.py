@@ -131,7 +131,7 @@ def explain(error: ValidationError) -> str:
         return "the items are not unique"
     if keyword == "multipleOf":
         return f"{show(instance)} is not a multiple of {value}"
-    if keyword in ("not", "false"):
+    if keyword in ("not", "false", None):  # None: the schema `false`
         return "this value is not allowed here"
     if keyword in ("oneOf", "anyOf"):
         return f"matches none of the {len(value)} allowed shapes ({keyword})"
