@@ -1,8 +1,9 @@
 """mock-stripe's request pipeline, through the official ``stripe`` SDK and raw form posts.
 
-Stripe's documented behaviours (``tests/stripe_behaviours.py``) each run here
-against the twin; the tests below pin the pipeline's details: keys, versions, accounts,
-idempotency, parameters, errors, pagination, expand, search, unknown and unsupported operations.
+Stripe's documented behaviours (the conformance suite, ``converge_twins/conformance/stripe.py``)
+run against the twin in ``tests/test_conformance_stripe.py``; the tests here pin the pipeline's
+details: keys, versions, accounts, idempotency, parameters, errors, pagination, expand, search,
+unknown and unsupported operations.
 """
 
 from __future__ import annotations
@@ -14,25 +15,7 @@ import pytest
 import stripe
 
 from converge_twins.mock_stripe.forms import decode
-from tests.stripe_behaviours import BEHAVIOURS, Behaviour, Context
-from tests.stripe_behaviours import run as run_behaviour
 from tests.support.stripe_twin import KEY, StripeTwin, open_checkout, recurring_price
-
-
-@pytest.mark.parametrize("behaviour", BEHAVIOURS, ids=[b.name for b in BEHAVIOURS])
-def test_documented_behaviour_holds_through_the_sdk(behaviour: Behaviour, stripe_sdk):
-    assert run_behaviour(behaviour, Context(stripe_sdk, tag="t1")) is None
-
-
-def test_a_behaviour_that_does_not_hold_is_reported(stripe_sdk):
-    def wrong(ctx: Context) -> None:
-        ctx.client.v1.customers.retrieve("cus_nope")
-
-    failure = run_behaviour(
-        Behaviour("wrong", "expects a missing customer", wrong), Context(stripe_sdk, tag="t2")
-    )
-    assert failure is not None and "InvalidRequestError (404)" in failure
-
 
 # --- keys ---------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from tests.support.stripe_spec import (
+from converge_twins.conformance.stripe_spec import (
     NO_LONGER_REQUIRED,
     StripeSpec,
     field_coverage,

@@ -65,6 +65,7 @@ __all__ = [
 # official SDK, from the sdk extra).
 SUITES: dict[str, str] = {
     "anthropic": "converge_twins.conformance.anthropic:SUITE",
+    "stripe": "converge_twins.conformance.stripe:SUITE",
 }
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 

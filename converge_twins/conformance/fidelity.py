@@ -61,6 +61,12 @@ SOURCES: list[Source] = [
         {"TWIN_SEED": "fidelity", "TWIN_ANTHROPIC_API_KEY": "sk-ant-conformance-twin"},
     ),
     Source(
+        "stripe",
+        {"stripe": TWIN_APPS["stripe"]},
+        "converge_twins.conformance.stripe:fidelity",
+        {"TWIN_SEED": "fidelity"},
+    ),
+    Source(
         "control plane",
         TWIN_APPS,
         "converge_twins.conformance.control_plane:fidelity",

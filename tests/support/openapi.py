@@ -32,6 +32,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
+from converge_twins.conformance.openapi import to_json_schema
+
 FORMATS = FormatChecker(formats=())
 
 
@@ -55,30 +57,6 @@ def _uuid(value: object) -> bool:
 @FORMATS.checks("email")
 def _email(value: object) -> bool:
     return not isinstance(value, str) or "@" in value
-
-
-def to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema objects -> JSON Schema 2020-12 (see the module docstring)."""
-    if isinstance(node, list):
-        return [to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {key: to_json_schema(value) for key, value in node.items()}
-    if "oneOf" in converted:
-        converted["anyOf"] = converted.pop("oneOf")
-        converted.pop("discriminator", None)
-    if converted.pop("nullable", False) is True:
-        kind = converted.get("type")
-        if isinstance(kind, str):
-            converted["type"] = [kind, "null"]
-        elif "anyOf" in converted:
-            converted["anyOf"] = [*converted["anyOf"], {"type": "null"}]
-        elif "allOf" in converted:
-            both = converted.pop("allOf")
-            converted = {"anyOf": [{"allOf": both}, {"type": "null"}], **converted}
-        if "enum" in converted:
-            converted["enum"] = [*converted["enum"], None]
-    return converted
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 In-process twins: :func:`tests.support.asgi.serve_asgi` hands every app it serves to the wrappers
 registered in ``APP_WRAPPERS``; :func:`wrap_stripe_twin` wraps mock-stripe apps so that each
-``/v1/`` response body goes through :class:`tests.support.stripe_spec.ResponseLog`. The autouse
-fixture ``stripe_response_log`` gives each test a fresh log and fails the test (at teardown)
-when any response broke the spec, naming the request and the field.
+``/v1/`` response body goes through a ``ResponseLog``
+(:mod:`converge_twins.conformance.stripe_spec`). The autouse fixture ``stripe_response_log``
+gives each test a fresh log and fails the test (at teardown) when any response broke the spec,
+naming the request and the field.
 
 The reference stack's mock-stripe runs in its own process: ``reference_stack`` starts it through
 :func:`create_validating_app`, which appends every problem to the file named by
@@ -20,8 +21,8 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from converge_twins.conformance.stripe_spec import ResponseLog
 from tests.support.asgi import APP_WRAPPERS
-from tests.support.stripe_spec import ResponseLog
 
 PROBLEMS_FILE_VARIABLE = "STRIPE_SPEC_PROBLEMS"
 _current: list[ResponseLog] = []

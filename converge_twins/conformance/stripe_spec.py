@@ -28,13 +28,15 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from converge_twins.conformance.openapi import to_json_schema
 from converge_twins.mock_stripe.catalogue import known
-from tests.support.openapi import to_json_schema
 
-SPEC_DIR = Path(__file__).resolve().parents[1] / "resources" / "specs" / "stripe"
+# The published spec and fixtures are test resources of the repository: this tooling runs from a
+# checkout (as the conformance diff and the fidelity measure do), not from an installed wheel.
+SPEC_DIR = Path(__file__).resolve().parents[2] / "tests" / "resources" / "specs" / "stripe"
 BASE = "urn:stripe-openapi"
 
 # Fields the 2023 spec requires and current objects (fixtures.json) no longer have.
@@ -135,6 +137,11 @@ def _converted(raw: Any) -> dict[str, Any]:
     return document
 
 
+def spec_available() -> bool:
+    """Whether the published spec is at hand (it is in a checkout, not in an installed wheel)."""
+    return (SPEC_DIR / "openapi.json").is_file()
+
+
 @cache
 def spec_document() -> dict[str, Any]:
     document = _converted(json.loads((SPEC_DIR / "openapi.json").read_text(encoding="utf-8")))
@@ -194,7 +201,7 @@ class StripeSpec:
         self.document = spec_document() if adapted else raw_spec_document()
         self.schemas: dict[str, Any] = self.document["components"]["schemas"]
         self.registry: Registry[Any] = Registry().with_resource(
-            BASE, Resource(self.document, DRAFT202012)
+            BASE, DRAFT202012.create_resource(self.document)
         )
         self.operations = _operations(self.document)
         self._validators: dict[str, Draft202012Validator] = {}

@@ -1,30 +1,62 @@
-"""Stripe's documented behaviours, as short scripts through the official ``stripe`` SDK.
+"""The Stripe behaviours: what an app billing with Stripe relies on, as Stripe documents it.
 
-Each behaviour is something an app like Gravix relies on and Stripe's documentation states:
-idempotent retries, cursor pagination, the error object's fields, metadata rules, ``expand[]``,
-API versions, connected accounts, events, the invoice and payment intent behind a subscription,
-search. A behaviour raises :class:`BehaviourFailed` naming the difference, so the same script
-judges mock-stripe (the test suite, ``python -m tests.stripe_fidelity``) and, through the
-conformance suite, Stripe's own test mode: nothing here is specific to the twin.
+Each behaviour is one short story through the official ``stripe`` SDK (raw requests only where
+the SDK will not send the mistake): idempotent retries, cursor pagination, the error object,
+parameters, metadata rules, ``expand[]``, API versions, connected accounts, events, the invoice
+and payment intent behind a subscription, invoices and payment intents on their own, checkout
+expiry, search, webhook endpoints. A story raises :class:`BehaviourFailed` naming how the
+service departs from the documentation; the conformance diff compares the two sides'
+observations (that error included), and the fidelity measure counts the stories that hold.
+Every answer is also checked against Stripe's published spec adapted to today's objects
+(:mod:`.stripe_spec`); the problems found are the fact ``response problems``.
 
-Against a real account the objects a behaviour makes are tagged with ``Context.tag`` (in emails
-and metadata) and filtered by it, so an account's existing data does not disturb the checks.
-Search is eventually consistent on Stripe (under a minute): search behaviours wait for it,
-bounded by ``Context.search_wait``.
+Three behaviours use the twin's control plane (a webhook endpoint receiving signed events, a
+failing endpoint retried on the twin's clock, a completed checkout's invoice and payment
+intent) and run only against twins.
 
-Importing this module needs the ``stripe`` SDK (the ``sdk`` extra); the twin never imports it.
+Against Stripe's test mode (``STRIPE_API_KEY``, a test-mode secret key; a live key is refused)
+the suite creates a few dozen test objects, each tagged in its email or metadata with the run's
+tag so that the account's other data never disturbs a check. Search is eventually consistent on
+Stripe: the search behaviours wait up to ``CONFORMANCE_STRIPE_SEARCH_WAIT`` seconds (default 70
+against a remote service, none against a twin).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import stripe
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from converge_twins.conformance.serve import serve_app
+from converge_twins.conformance.stripe_spec import StripeSpec, spec_available
+from converge_twins.conformance.suite import (
+    Behaviour,
+    ConformanceError,
+    Credential,
+    Exchange,
+    Observation,
+    Outcome,
+    Recorder,
+    Suite,
+)
+
+TWIN_KEY = "sk_test_conformance_twin"
+BEHAVIOURS_ROW = "documented behaviours, through the official SDK"
+LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})
 Obj = Any  # a StripeObject, read with obj["field"] (its attribute types vary with the SDK)
 
 
@@ -37,13 +69,40 @@ def expect(condition: object, message: str) -> None:
         raise BehaviourFailed(message)
 
 
+class RecordingHTTPClient(stripe.RequestsClient):
+    """The SDK's own (requests) HTTP client, handing every exchange it makes to a recorder."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(timeout=60)
+        self.recorder = recorder
+
+    # RequestsClient's request departs from the signature HTTPClient declares (bytes, no
+    # _usage); this one keeps RequestsClient's, which is what the SDK calls.
+    def request(  # type: ignore[override]
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        content, status, answered = super().request(method, url, headers, post_data)
+        self.recorder.record(
+            Exchange(
+                method.upper(),
+                url,
+                status,
+                {str(key).lower(): str(value) for key, value in answered.items()},
+                content,
+            )
+        )
+        return content, status, answered
+
+
 @dataclass
-class Context:
+class StripeContext:
     """What a behaviour runs with: an SDK client for one base URL and key, and a run tag."""
 
     client: stripe.StripeClient
-    tag: str
-    search_wait: float = 0.0  # seconds to wait for search to catch up (Stripe: up to ~60)
+    recorder: Recorder
+    base_url: str
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    search_wait: float = 0.0  # seconds to wait for search to catch up (Stripe: under a minute)
 
     @property
     def v1(self) -> Any:
@@ -85,6 +144,28 @@ class Context:
             invoice_settings={"default_payment_method": "pm_card_visa"},
         )
 
+    def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The twin's control plane (only behaviours that need a twin call it)."""
+        return httpx.request(method, f"{self.base_url}/_twin{path}", timeout=30, **kwargs)
+
+
+def connect(base_url: str, credentials: Mapping[str, str], recorder: Recorder) -> StripeContext:
+    key = credentials["api_key"]
+    if not key.startswith(("sk_test_", "rk_test_")):
+        raise ConformanceError(
+            "STRIPE_API_KEY must be a test-mode secret key (sk_test_… or rk_test_…): the suite "
+            "creates objects and is never run against live data"
+        )
+    client = stripe.StripeClient(
+        key,
+        base_addresses={"api": base_url},
+        http_client=RecordingHTTPClient(recorder),
+        max_network_retries=0,
+    )
+    local = (urlsplit(base_url).hostname or "") in LOCAL
+    wait = float(os.environ.get("CONFORMANCE_STRIPE_SEARCH_WAIT") or (0 if local else 70))
+    return StripeContext(client, recorder, base_url, search_wait=wait)
+
 
 def failure(call: Callable[[], object]) -> stripe.StripeError:
     """The error ``call`` raises; a BehaviourFailed when it succeeds instead."""
@@ -111,7 +192,7 @@ def header(obj: Obj, name: str) -> str | None:
     return None
 
 
-def waited(search: Callable[[], Obj], wanted: Callable[[Obj], bool], ctx: Context) -> Obj:
+def waited(search: Callable[[], Obj], wanted: Callable[[Obj], bool], ctx: StripeContext) -> Obj:
     """Run a search until ``wanted`` holds or ``ctx.search_wait`` seconds have passed."""
     deadline = time.monotonic() + ctx.search_wait
     while True:
@@ -128,7 +209,7 @@ def ids(listing: Obj) -> list[str]:
 # --- requests: idempotency, pagination, errors, parameters -----------------------------------
 
 
-def idempotent_replay(ctx: Context) -> None:
+def idempotent_replay(ctx: StripeContext) -> None:
     key = f"replay-{ctx.tag}"
     params = {"email": ctx.email("idem"), "metadata": {"conformance": ctx.tag}}
     first = ctx.v1.customers.create(params=params, options={"idempotency_key": key})
@@ -140,7 +221,7 @@ def idempotent_replay(ctx: Context) -> None:
     )
 
 
-def idempotency_conflict(ctx: Context) -> None:
+def idempotency_conflict(ctx: StripeContext) -> None:
     key = f"conflict-{ctx.tag}"
     ctx.v1.customers.create(params={"email": ctx.email("a")}, options={"idempotency_key": key})
     error = failure(
@@ -153,7 +234,7 @@ def idempotency_conflict(ctx: Context) -> None:
     expect(error_field(error, "type") == "idempotency_error", "type is not idempotency_error")
 
 
-def cursor_pagination(ctx: Context) -> None:
+def cursor_pagination(ctx: StripeContext) -> None:
     email = ctx.email("page")
     made = [ctx.customer("page", name=f"p{n}")["id"] for n in range(3)]
     newest_first = list(reversed(made))
@@ -173,13 +254,13 @@ def cursor_pagination(ctx: Context) -> None:
     expect(walked == newest_first, f"auto-pagination gave {walked}")
 
 
-def list_limit_bounds(ctx: Context) -> None:
+def list_limit_bounds(ctx: StripeContext) -> None:
     error = failure(lambda: ctx.v1.customers.list(params={"limit": 101}))
     expect(error.http_status == 400, f"limit 101: status {error.http_status}")
     expect(error_field(error, "param") == "limit", "the error does not name limit")
 
 
-def error_object(ctx: Context) -> None:
+def error_object(ctx: StripeContext) -> None:
     missing = f"cus_missing{ctx.tag.replace('-', '')}"
     error = failure(lambda: ctx.v1.customers.retrieve(missing))
     expect(isinstance(error, stripe.InvalidRequestError), f"got {type(error).__name__}")
@@ -199,7 +280,7 @@ def error_object(ctx: Context) -> None:
     expect(str(error.request_id or "").startswith("req_"), "no Request-Id header")
 
 
-def unknown_parameter(ctx: Context) -> None:
+def unknown_parameter(ctx: StripeContext) -> None:
     error = failure(lambda: ctx.v1.customers.create(params={"emial": "x@example.com"}))
     expect(error.http_status == 400, f"status {error.http_status}")
     expect(error_field(error, "code") == "parameter_unknown", "code is not parameter_unknown")
@@ -210,7 +291,7 @@ def unknown_parameter(ctx: Context) -> None:
     )
 
 
-def missing_parameter(ctx: Context) -> None:
+def missing_parameter(ctx: StripeContext) -> None:
     error = failure(
         lambda: ctx.v1.prices.create(params={"unit_amount": 100, "product_data": {"name": "x"}})
     )
@@ -219,7 +300,7 @@ def missing_parameter(ctx: Context) -> None:
     expect(error_field(error, "param") == "currency", "param is not currency")
 
 
-def invalid_integer(ctx: Context) -> None:
+def invalid_integer(ctx: StripeContext) -> None:
     error = failure(
         lambda: ctx.raw(
             "post", "/v1/prices", currency="usd", unit_amount="twelve", product_data={"name": "x"}
@@ -229,7 +310,7 @@ def invalid_integer(ctx: Context) -> None:
     expect(error_field(error, "param") == "unit_amount", "param is not unit_amount")
 
 
-def unknown_url(ctx: Context) -> None:
+def unknown_url(ctx: StripeContext) -> None:
     error = failure(lambda: ctx.raw("get", "/v1/customerz"))
     expect(error.http_status == 404, f"status {error.http_status}, not 404")
     message = str(error_field(error, "message"))
@@ -242,7 +323,7 @@ def unknown_url(ctx: Context) -> None:
 # --- metadata ---------------------------------------------------------------------------------
 
 
-def metadata_updates(ctx: Context) -> None:
+def metadata_updates(ctx: StripeContext) -> None:
     customer = ctx.customer("meta", metadata={"a": "1", "b": "2"})
     merged = ctx.v1.customers.update(customer["id"], params={"metadata": {"a": "", "c": "3"}})
     got = merged["metadata"].to_dict()
@@ -251,7 +332,7 @@ def metadata_updates(ctx: Context) -> None:
     expect(cleared["metadata"].to_dict() == {}, "metadata='' did not clear every key")
 
 
-def metadata_limits(ctx: Context) -> None:
+def metadata_limits(ctx: StripeContext) -> None:
     too_many = {f"k{n}": "v" for n in range(51)}
     long_key = {"k" * 41: "v"}
     long_value = {"k": "v" * 501}
@@ -271,7 +352,7 @@ def metadata_limits(ctx: Context) -> None:
 # --- expand -------------------------------------------------------------------------------------
 
 
-def expand_fields(ctx: Context) -> None:
+def expand_fields(ctx: StripeContext) -> None:
     customer = ctx.customer("expand")
     price = ctx.recurring_price()
     subscription = ctx.v1.subscriptions.create(
@@ -295,7 +376,7 @@ def expand_fields(ctx: Context) -> None:
     )
 
 
-def expand_refuses_unknown_fields(ctx: Context) -> None:
+def expand_refuses_unknown_fields(ctx: StripeContext) -> None:
     customer = ctx.customer("noexpand")
     error = failure(
         lambda: ctx.v1.customers.retrieve(customer["id"], params={"expand": ["nothing"]})
@@ -308,14 +389,14 @@ def expand_refuses_unknown_fields(ctx: Context) -> None:
 # --- versions and accounts ----------------------------------------------------------------------
 
 
-def invalid_api_version(ctx: Context) -> None:
+def invalid_api_version(ctx: StripeContext) -> None:
     error = failure(lambda: ctx.v1.customers.list(options={"stripe_version": "2020-13-45"}))
     expect(error.http_status == 400, f"status {error.http_status}, not 400")
     message = str(error_field(error, "message"))
     expect(message == "Invalid Stripe API version: 2020-13-45", f"message {message!r}")
 
 
-def api_version_per_request(ctx: Context) -> None:
+def api_version_per_request(ctx: StripeContext) -> None:
     version = "2024-06-20"
     listing = ctx.v1.customers.list(params={"limit": 1}, options={"stripe_version": version})
     expect(header(listing, "Stripe-Version") == version, "Stripe-Version is not echoed")
@@ -326,7 +407,7 @@ def api_version_per_request(ctx: Context) -> None:
     )
 
 
-def events_use_the_account_version(ctx: Context) -> None:
+def events_use_the_account_version(ctx: StripeContext) -> None:
     made = ctx.v1.customers.create(
         params={"email": ctx.email("ver")}, options={"stripe_version": "2024-06-20"}
     )
@@ -339,7 +420,7 @@ def events_use_the_account_version(ctx: Context) -> None:
     )
 
 
-def unknown_connected_account(ctx: Context) -> None:
+def unknown_connected_account(ctx: StripeContext) -> None:
     account = "acct_1NotARealAccount00"
     error = failure(lambda: ctx.v1.customers.list(options={"stripe_account": account}))
     expect(error.http_status in (400, 403), f"status {error.http_status}")
@@ -349,7 +430,7 @@ def unknown_connected_account(ctx: Context) -> None:
 # --- events -----------------------------------------------------------------------------------
 
 
-def created_events(ctx: Context) -> None:
+def created_events(ctx: StripeContext) -> None:
     customer = ctx.customer("events")
     product = ctx.v1.products.create(params={"name": f"Product {ctx.tag}"})
     for kind, obj in (("customer.created", customer), ("product.created", product)):
@@ -359,7 +440,7 @@ def created_events(ctx: Context) -> None:
         expect(found[0]["data"]["object"]["object"] == obj["object"], f"{kind} payload")
 
 
-def updated_event_previous_attributes(ctx: Context) -> None:
+def updated_event_previous_attributes(ctx: StripeContext) -> None:
     customer = ctx.customer("upd", name="Before")
     ctx.v1.customers.update(customer["id"], params={"name": "After"})
     events = ctx.v1.events.list(params={"type": "customer.updated", "limit": 20})
@@ -373,7 +454,7 @@ def updated_event_previous_attributes(ctx: Context) -> None:
 # --- customers, products ------------------------------------------------------------------------
 
 
-def deleted_customer(ctx: Context) -> None:
+def deleted_customer(ctx: StripeContext) -> None:
     customer = ctx.customer("gone")
     deleted = ctx.v1.customers.delete(customer["id"])
     expect(deleted["deleted"] is True, "delete did not answer deleted: true")
@@ -388,7 +469,7 @@ def deleted_customer(ctx: Context) -> None:
     )
 
 
-def product_with_prices_is_not_deletable(ctx: Context) -> None:
+def product_with_prices_is_not_deletable(ctx: StripeContext) -> None:
     price = ctx.recurring_price()
     error = failure(lambda: ctx.v1.products.delete(price["product"]))
     expect(error.http_status == 400, f"status {error.http_status}")
@@ -398,7 +479,7 @@ def product_with_prices_is_not_deletable(ctx: Context) -> None:
     expect(gone.http_status == 404, f"a deleted product reads as {gone.http_status}, not 404")
 
 
-def livemode_is_false(ctx: Context) -> None:
+def livemode_is_false(ctx: StripeContext) -> None:
     customer = ctx.customer("live")
     expect(customer["livemode"] is False, "a test-mode object has livemode true")
 
@@ -406,7 +487,7 @@ def livemode_is_false(ctx: Context) -> None:
 # --- subscriptions, invoices, payment intents ----------------------------------------------------
 
 
-def subscription_invoice(ctx: Context) -> None:
+def subscription_invoice(ctx: StripeContext) -> None:
     customer = ctx.paying_customer()
     price = ctx.recurring_price(2500)
     subscription = ctx.v1.subscriptions.create(
@@ -435,7 +516,7 @@ def subscription_invoice(ctx: Context) -> None:
     expect([line["amount"] for line in lines["data"]] == [2500], "invoice lines")
 
 
-def subscription_without_payment_method(ctx: Context) -> None:
+def subscription_without_payment_method(ctx: StripeContext) -> None:
     customer = ctx.customer("nopm")
     price = ctx.recurring_price()
     subscription = ctx.v1.subscriptions.create(
@@ -460,7 +541,7 @@ def subscription_without_payment_method(ctx: Context) -> None:
     expect(after["status"] == "active", f"after payment the subscription is {after['status']}")
 
 
-def canceled_subscription(ctx: Context) -> None:
+def canceled_subscription(ctx: StripeContext) -> None:
     customer = ctx.paying_customer("cancel")
     price = ctx.recurring_price()
     subscription = ctx.v1.subscriptions.create(
@@ -477,7 +558,7 @@ def canceled_subscription(ctx: Context) -> None:
     expect(error.http_status == 400, f"updating a canceled subscription: {error.http_status}")
 
 
-def invoice_lifecycle(ctx: Context) -> None:
+def invoice_lifecycle(ctx: StripeContext) -> None:
     customer = ctx.paying_customer("inv")
     invoice = ctx.v1.invoices.create(params={"customer": customer["id"], "auto_advance": False})
     expect(invoice["status"] == "draft", f"new invoice is {invoice['status']}")
@@ -501,7 +582,7 @@ def invoice_lifecycle(ctx: Context) -> None:
     expect(removed["deleted"] is True, "a draft invoice could not be deleted")
 
 
-def payment_intent_lifecycle(ctx: Context) -> None:
+def payment_intent_lifecycle(ctx: StripeContext) -> None:
     intents = ctx.v1.payment_intents
     card = {"payment_method": "pm_card_visa", "payment_method_types": ["card"]}
     paid = intents.create(params={"amount": 1000, "currency": "usd", "confirm": True, **card})
@@ -540,7 +621,7 @@ def payment_intent_lifecycle(ctx: Context) -> None:
     expect(error_field(declined, "decline_code") == "generic_decline", "decline_code")
 
 
-def checkout_expiry(ctx: Context) -> None:
+def checkout_expiry(ctx: StripeContext) -> None:
     price = ctx.recurring_price()
     session = ctx.v1.checkout.sessions.create(
         params={
@@ -559,7 +640,7 @@ def checkout_expiry(ctx: Context) -> None:
 # --- search ---------------------------------------------------------------------------------
 
 
-def search_query_language(ctx: Context) -> None:
+def search_query_language(ctx: StripeContext) -> None:
     customer = ctx.customer("search", name="Searchable", metadata={"plan": "pro"})
     email = ctx.email("search")
     query = f"email:'{email}' AND metadata['plan']:'pro'"
@@ -576,7 +657,7 @@ def search_query_language(ctx: Context) -> None:
     expect(error.http_status == 400, f"a malformed query: status {error.http_status}")
 
 
-def search_pagination(ctx: Context) -> None:
+def search_pagination(ctx: StripeContext) -> None:
     made = [ctx.customer("spage", metadata={"batch": ctx.tag})["id"] for _ in range(3)]
     query = f"metadata['batch']:'{ctx.tag}'"
     first = waited(
@@ -594,7 +675,7 @@ def search_pagination(ctx: Context) -> None:
 # --- webhook endpoints ------------------------------------------------------------------------
 
 
-def webhook_endpoint_secret(ctx: Context) -> None:
+def webhook_endpoint_secret(ctx: StripeContext) -> None:
     created = ctx.v1.webhook_endpoints.create(
         params={
             "url": f"https://example.com/hooks/{ctx.tag}",
@@ -607,122 +688,204 @@ def webhook_endpoint_secret(ctx: Context) -> None:
     ctx.v1.webhook_endpoints.delete(created["id"])
 
 
-@dataclass(frozen=True)
-class Behaviour:
-    name: str
-    summary: str
-    run: Callable[[Context], None]
+# --- behaviours that need the twin's control plane ---------------------------------------------
 
 
-BEHAVIOURS: tuple[Behaviour, ...] = (
-    Behaviour(
-        "idempotent_replay", "the same Idempotency-Key replays the answer", idempotent_replay
-    ),
-    Behaviour(
-        "idempotency_conflict",
-        "a reused key with other parameters is an idempotency_error",
-        idempotency_conflict,
-    ),
-    Behaviour(
-        "cursor_pagination",
-        "newest first, limit, starting_after, ending_before, has_more",
-        cursor_pagination,
-    ),
-    Behaviour("list_limit_bounds", "limit is refused outside 1..100", list_limit_bounds),
-    Behaviour(
-        "error_object",
-        "errors carry type, code, param, message, doc_url, request_log_url",
-        error_object,
-    ),
-    Behaviour("unknown_parameter", "an unknown parameter is parameter_unknown", unknown_parameter),
-    Behaviour("missing_parameter", "a missing parameter is parameter_missing", missing_parameter),
-    Behaviour("invalid_integer", "a malformed integer names its parameter", invalid_integer),
-    Behaviour("unknown_url", "an unknown path is 404 Unrecognized request URL", unknown_url),
-    Behaviour(
-        "metadata_updates",
-        "metadata merges, '' deletes a key, metadata='' clears",
-        metadata_updates,
-    ),
-    Behaviour(
-        "metadata_limits", "50 keys, 40-character keys, 500-character values", metadata_limits
-    ),
-    Behaviour("expand_fields", "expand[] expands ids, nested and in lists", expand_fields),
-    Behaviour(
-        "expand_refuses_unknown_fields",
-        "expanding a field that cannot be is a 400",
-        expand_refuses_unknown_fields,
-    ),
-    Behaviour("invalid_api_version", "an invalid Stripe-Version is refused", invalid_api_version),
-    Behaviour(
-        "api_version_per_request", "Stripe-Version is honoured and echoed", api_version_per_request
-    ),
-    Behaviour(
-        "events_use_the_account_version",
-        "events carry the account's API version",
-        events_use_the_account_version,
-    ),
-    Behaviour(
-        "unknown_connected_account",
-        "an unknown Stripe-Account is refused",
-        unknown_connected_account,
-    ),
-    Behaviour("created_events", "customer.created and product.created events", created_events),
-    Behaviour(
-        "updated_event_previous_attributes",
-        "update events carry previous_attributes",
-        updated_event_previous_attributes,
-    ),
-    Behaviour("deleted_customer", "a deleted customer reads as {deleted: true}", deleted_customer),
-    Behaviour(
-        "product_with_prices_is_not_deletable",
-        "a product with prices cannot be deleted; a deleted one is gone",
-        product_with_prices_is_not_deletable,
-    ),
-    Behaviour("livemode_is_false", "test-mode objects have livemode false", livemode_is_false),
-    Behaviour(
-        "subscription_invoice",
-        "a subscription bills an invoice, periods live on items",
-        subscription_invoice,
-    ),
-    Behaviour(
-        "subscription_without_payment_method",
-        "no payment method: incomplete, open invoice, payment intent to confirm",
-        subscription_without_payment_method,
-    ),
-    Behaviour(
-        "canceled_subscription", "a canceled subscription cannot be updated", canceled_subscription
-    ),
-    Behaviour(
-        "invoice_lifecycle", "draft, lines, finalize, pay; only drafts delete", invoice_lifecycle
-    ),
-    Behaviour(
-        "payment_intent_lifecycle",
-        "confirm, manual capture, cancel, decline",
-        payment_intent_lifecycle,
-    ),
-    Behaviour("checkout_expiry", "an open session expires once", checkout_expiry),
-    Behaviour(
-        "search_query_language",
-        "search with clauses, AND, negation; bad queries refused",
-        search_query_language,
-    ),
-    Behaviour("search_pagination", "search pages with next_page", search_pagination),
-    Behaviour(
-        "webhook_endpoint_secret",
-        "an endpoint's secret is shown on create only",
-        webhook_endpoint_secret,
-    ),
+@dataclass
+class Receiver:
+    """A real webhook endpoint on 127.0.0.1 that answers ``status`` and keeps what it got."""
+
+    status: int = 200
+    deliveries: list[tuple[bytes, str]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            try:
+                body = await request.body()
+            except ClientDisconnect:
+                return Response(status_code=499)
+            self.deliveries.append((body, request.headers.get("stripe-signature", "")))
+            return Response(status_code=self.status)
+
+        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+    def events(self, secret: str) -> list[Any]:
+        return [stripe.Webhook.construct_event(p, s, secret) for p, s in self.deliveries]
+
+    def wait_for(self, count: int, seconds: float = 5.0) -> bool:
+        deadline = time.monotonic() + seconds
+        while len(self.deliveries) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+
+def endpoint_receives_signed_events(ctx: StripeContext) -> None:
+    sink = Receiver()
+    with serve_app(sink.app()) as receiver:
+        endpoint = ctx.v1.webhook_endpoints.create(
+            params={"url": f"{receiver}/hook", "enabled_events": ["customer.created"]}
+        )
+        ctx.v1.products.create(params={"name": f"Not for the endpoint {ctx.tag}"})
+        customer = ctx.customer("hook")
+        expect(sink.wait_for(1), "no delivery arrived")
+        ctx.control("POST", "/due")  # any delivery still on its way has arrived by its answer
+        events = sink.events(str(endpoint["secret"]))
+        expect([e.type for e in events] == ["customer.created"], "enabled_events not honoured")
+        expect(events[0].data.object["id"] == customer["id"], "the payload is another object")
+        ctx.v1.webhook_endpoints.delete(endpoint["id"])
+
+
+def retries_with_backoff(ctx: StripeContext) -> None:
+    sink = Receiver(status=500)
+    with serve_app(sink.app()) as receiver:
+        endpoint = ctx.v1.webhook_endpoints.create(
+            params={"url": f"{receiver}/hook", "enabled_events": ["customer.created"]}
+        )
+        now = ctx.control("GET", "/clock").json()["now"]
+        ctx.control("POST", "/clock", json={"set": now})  # frozen where it is
+        ctx.customer("retry")
+        expect(sink.wait_for(1), "no first attempt")
+        ctx.control("POST", "/clock", json={"advance": 30})
+        expect(len(sink.deliveries) == 1, "retried before the backoff elapsed")
+        first = sink.events(str(endpoint["secret"]))[0]
+        pending = ctx.v1.events.retrieve(first.id)["pending_webhooks"]
+        expect(pending >= 1, "pending_webhooks does not count the failed delivery")
+        sink.status = 200
+        ctx.control("POST", "/clock", json={"advance": 3600})
+        expect(len(sink.deliveries) == 2, "not retried once the backoff elapsed")
+        events = sink.events(str(endpoint["secret"]))
+        expect(events[0].id == events[1].id, "a retry is not the same event")
+        expect(
+            ctx.v1.events.retrieve(first.id)["pending_webhooks"] == pending - 1,
+            "pending_webhooks still counts the delivered event",
+        )
+        ctx.v1.webhook_endpoints.delete(endpoint["id"])
+        ctx.control("POST", "/clock", json={"real": True})
+
+
+def completed_checkout_bills(ctx: StripeContext) -> None:
+    price = ctx.recurring_price()
+    session = ctx.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "success_url": "https://example.com/ok",
+            "line_items": [{"price": price["id"], "quantity": 1}],
+        }
+    )
+    answer = ctx.control("POST", f"/checkout/{session['id']}/complete")
+    expect(answer.status_code == 200, f"completing the session: {answer.status_code}")
+    done = ctx.v1.checkout.sessions.retrieve(
+        session["id"], params={"expand": ["subscription.latest_invoice.payments"]}
+    )
+    invoice = done["subscription"]["latest_invoice"]
+    expect(done["invoice"] == invoice["id"], "the session does not name its invoice")
+    expect(invoice["status"] == "paid", f"invoice {invoice['status']}")
+    intent_id = invoice["payments"]["data"][0]["payment"]["payment_intent"]
+    intent = ctx.v1.payment_intents.retrieve(intent_id)
+    expect(intent["status"] == "succeeded", f"intent {intent['status']}")
+
+
+# --- the suite ---------------------------------------------------------------------------------
+
+
+def holds(observation: Observation) -> list[str]:
+    """Stripe's documentation holds when the story ran to its end."""
+    if observation.error:
+        return [observation.detail or observation.error]
+    problems = observation.facts.get("response problems") or []
+    return [f"response problems: {'; '.join(problems[:3])}"] if problems else []
+
+
+def documented(
+    name: str, story: Callable[[StripeContext], None], *, needs_control: bool = False
+) -> Behaviour[StripeContext]:
+    def run(ctx: StripeContext) -> Outcome:
+        story(ctx)
+        return Outcome()
+
+    return Behaviour(name, run, row=BEHAVIOURS_ROW, expect=holds, needs_control=needs_control)
+
+
+@functools.cache
+def _spec() -> StripeSpec:
+    return StripeSpec()
+
+
+def validate(exchange: Exchange) -> list[str]:
+    """What Stripe's spec (adapted to today's objects) finds wrong with one answer."""
+    if not exchange.body or not spec_available():
+        return []
+    path = urlsplit(exchange.url).path
+    try:
+        body = json.loads(exchange.body)
+    except ValueError:
+        return [f"{exchange.method} {path} -> {exchange.status}: the body is not JSON"]
+    return _spec().response_problems(exchange.method, path, exchange.status, body)
+
+
+SUITE: Suite[StripeContext] = Suite(
+    service="stripe",
+    twin_app="converge_twins.mock_stripe.app:create_app",
+    credentials={
+        "api_key": Credential(
+            "STRIPE_API_KEY", TWIN_KEY, "a test-mode secret key (sk_test_…) of the account"
+        )
+    },
+    connect=connect,
+    behaviours=[
+        documented("idempotent_replay", idempotent_replay),
+        documented("idempotency_conflict", idempotency_conflict),
+        documented("cursor_pagination", cursor_pagination),
+        documented("list_limit_bounds", list_limit_bounds),
+        documented("error_object", error_object),
+        documented("unknown_parameter", unknown_parameter),
+        documented("missing_parameter", missing_parameter),
+        documented("invalid_integer", invalid_integer),
+        documented("unknown_url", unknown_url),
+        documented("metadata_updates", metadata_updates),
+        documented("metadata_limits", metadata_limits),
+        documented("expand_fields", expand_fields),
+        documented("expand_refuses_unknown_fields", expand_refuses_unknown_fields),
+        documented("invalid_api_version", invalid_api_version),
+        documented("api_version_per_request", api_version_per_request),
+        documented("events_use_the_account_version", events_use_the_account_version),
+        documented("unknown_connected_account", unknown_connected_account),
+        documented("created_events", created_events),
+        documented("updated_event_previous_attributes", updated_event_previous_attributes),
+        documented("deleted_customer", deleted_customer),
+        documented("product_with_prices_is_not_deletable", product_with_prices_is_not_deletable),
+        documented("livemode_is_false", livemode_is_false),
+        documented("subscription_invoice", subscription_invoice),
+        documented("subscription_without_payment_method", subscription_without_payment_method),
+        documented("canceled_subscription", canceled_subscription),
+        documented("invoice_lifecycle", invoice_lifecycle),
+        documented("payment_intent_lifecycle", payment_intent_lifecycle),
+        documented("checkout_expiry", checkout_expiry),
+        documented("search_query_language", search_query_language),
+        documented("search_pagination", search_pagination),
+        documented("webhook_endpoint_secret", webhook_endpoint_secret),
+        documented(
+            "endpoint_receives_signed_events", endpoint_receives_signed_events, needs_control=True
+        ),
+        documented("retries_with_backoff", retries_with_backoff, needs_control=True),
+        documented("completed_checkout_bills", completed_checkout_bills, needs_control=True),
+    ],
+    header_rules={
+        "request-id": "present",
+        "stripe-version": "value",
+        "idempotent-replayed": "value",
+        "idempotency-key": "present",
+        "content-type": "media-type",
+    },
+    twin_env={"TWIN_SEED": "conformance"},
+    validate=validate,
 )
 
 
-def run(behaviour: Behaviour, ctx: Context) -> str | None:
-    """None when the behaviour holds, else what differed (an unexpected error included)."""
-    try:
-        behaviour.run(ctx)
-    except BehaviourFailed as failed:
-        return str(failed)
-    except stripe.StripeError as error:
-        return f"unexpected {type(error).__name__} ({error.http_status}): {error.user_message}"
-    except (KeyError, TypeError, AttributeError, IndexError) as error:
-        return f"unexpected shape: {type(error).__name__}: {error}"
-    return None
+def fidelity(urls: Mapping[str, str]) -> list[Any]:
+    """The README's Stripe rows, measured against the twin at ``urls["stripe"]``."""
+    from converge_twins.conformance.stripe_probes import measure
+
+    return measure(urls["stripe"])
