@@ -39,6 +39,7 @@ from converge.report import (
     render_table,
     report_json,
     write_report_atomic,
+    write_text_atomic,
 )
 from converge.runner import (
     DEFAULT_TIMEOUT,
@@ -487,10 +488,7 @@ def _write_outputs(document: dict[str, object], options: RunOptions, out: TextIO
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    write_text_atomic(path, text)
 
 
 def _now() -> datetime:

@@ -26,6 +26,7 @@ import base64
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -34,13 +35,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from converge.errors import HoldoutsError
-from converge.model import TIERS
 
 Say = Callable[[str], None]
 
 GIT_TIMEOUT = 120.0  # seconds for one git command; a holdouts repository is small
 SOURCE_FILE = "converge-source"  # inside .git: which source this checkout was made from
 COPY_MARKER = ".converge-holdouts"  # inside a copy: converge made it, so a pull may replace it
+# A folder source's copy is bounded: a holdouts repository is a few hundred small files.
+MAX_COPY_ENTRIES = 10_000
+MAX_COPY_BYTES = 100 * 2**20
 _COPIED_FROM = "copied by converge from "  # the marker's text, then the source folder
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -183,46 +186,120 @@ def git_env(
 
 
 def _check_replaceable(dest: Path) -> None:
-    """Refuse to pull over a folder converge did not put there.
+    """Refuse to pull over anything converge did not put there.
 
-    A pull replaces ``dest`` whole, so a mistyped ``scenarios_dir`` (``.``, ``..``, ``/etc``, a
-    home folder) would otherwise be deleted. Replaceable: nothing, an empty folder, a symlink (only
-    the link goes), a copy or checkout converge made (its marker), or a copy from before the
-    marker existed: tier folders only, besides dot-files, and no ``.git``.
+    A pull replaces ``dest`` whole, so a mistyped ``scenarios_dir`` (``.``, a home folder, the
+    fixture itself) would otherwise be deleted. Replaceable: nothing, an empty folder, a symlink
+    (only the link goes), or a copy or checkout that carries converge's marker. Nothing is
+    guessed from names: a folder of the user's that holds ``critical/`` is still the user's.
     """
     if dest.is_symlink() or not dest.exists():
         return
     if dest.is_dir():
         if (dest / COPY_MARKER).is_file() or (dest / ".git" / SOURCE_FILE).is_file():
             return
-        names = [entry.name for entry in dest.iterdir()]
-        visible = [name for name in names if not name.startswith(".")]
-        if not names or (visible and set(visible) <= set(TIERS) and ".git" not in names):
+        if next(dest.iterdir(), None) is None:
             return
+    what = "a folder" if dest.is_dir() else "a file"
     raise HoldoutsError(
-        f"will not pull the holdouts into {dest}: it is not a holdouts folder that converge made, "
-        "and pulling would replace everything in it (set scenarios_dir to a new folder, "
-        "or delete that one first)"
+        f"will not pull the holdouts into {dest}: it is {what} converge did not make (it has no "
+        f"{COPY_MARKER} marker), and a pull replaces everything in it; set scenarios_dir to a "
+        "new folder, or move that one out of the way and pull again"
     )
+
+
+class _CopyBudget:
+    """Bounds a folder copy in entries and bytes, and lets only regular files and links in.
+
+    Links are copied as links (never followed: a link to ``~/.env`` or ``/dev/zero`` must not
+    bring its target in; the loader then refuses the link), so the copy cannot loop either.
+    """
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.entries = 0
+        self.bytes = 0
+
+    def ignore(self, folder: str, names: list[str]) -> set[str]:
+        self.entries += len(names)
+        if self.entries > MAX_COPY_ENTRIES:
+            raise HoldoutsError(
+                f"cannot copy the holdouts from {self.source}: more than {MAX_COPY_ENTRIES} "
+                "files and folders (a holdouts repository holds a few hundred)"
+            )
+        return {".git"} & set(names)
+
+    def copy(self, source: str, target: str) -> str:
+        info = os.lstat(source)
+        if not stat.S_ISREG(info.st_mode):
+            raise HoldoutsError(
+                f"cannot copy the holdouts from {self.source}: "
+                f"{Path(source).relative_to(self.source)} is not a regular file"
+            )
+        self.bytes += info.st_size
+        if self.bytes > MAX_COPY_BYTES:
+            raise HoldoutsError(
+                f"cannot copy the holdouts from {self.source}: more than "
+                f"{MAX_COPY_BYTES // 2**20} MiB of files"
+            )
+        return str(shutil.copy2(source, target, follow_symlinks=False))
 
 
 def _copy_folder(source: Path, dest: Path) -> None:
     """Copy next to ``dest``, then swap: a failed copy never leaves a half-filled ``dest``."""
     staging = _sibling(dest, "new")
+    budget = _CopyBudget(source)
     try:
-        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".git"))
+        shutil.copytree(
+            source, staging, symlinks=True, ignore=budget.ignore, copy_function=budget.copy
+        )
         (staging / COPY_MARKER).write_text(f"{_COPIED_FROM}{source}\n", "utf-8")
     except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
         raise HoldoutsError(f"cannot copy the holdouts from {source}: {error}") from None
+    except BaseException:  # too big, not a file, a signal: nothing is left behind
+        _remove(staging)
+        raise
     _swap_in(staging, dest)
 
 
 def _sibling(dest: Path, purpose: str) -> Path:
+    """A staging path next to ``dest``, after removing what killed pulls left there."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_siblings(dest)
     path = dest.parent / f".{dest.name}.{purpose}-{os.getpid()}"
-    shutil.rmtree(path, ignore_errors=True)
+    _remove(path)
     return path
+
+
+def _remove_stale_siblings(dest: Path) -> None:
+    # A pull killed outright (SIGKILL, a power cut) cannot clean up after itself: the next one
+    # does, for every staging folder whose process is gone.
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.(?:new|old)-(\d+)")
+    for entry in dest.parent.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match is not None and not _alive(int(match.group(1))):
+            _remove(entry)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this pull's own staging (the one in use is removed by its name)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove(path: Path) -> None:
+    """Remove a staging path, whatever it is (a folder, a file, a link: never a link's target)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap_in(staging: Path, dest: Path) -> None:
@@ -230,7 +307,7 @@ def _swap_in(staging: Path, dest: Path) -> None:
     if dest.exists() or dest.is_symlink():
         dest.rename(old)
     staging.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)
 
 
 class _GitFailed(Exception):
@@ -276,8 +353,10 @@ class _Git:
             try:
                 self._git(None, "-c", "init.defaultBranch=holdouts", "init", "-q", str(staging))
                 commit = self._update(staging, ref)
-            except _GitFailed as failure:
-                shutil.rmtree(staging, ignore_errors=True)
+            except BaseException as failure:
+                _remove(staging)  # a signal too: no half-made checkout is left behind
+                if not isinstance(failure, _GitFailed):
+                    raise
                 raise HoldoutsError(
                     f"cannot pull the holdouts {what}: {failure} "
                     f"(and there is no previous checkout of it in {_shown(dest)} to fall back on)"

@@ -204,6 +204,15 @@ def _json_safe(value: Any) -> Any:
 
 def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
     """Write the JSON report so a reader sees the old file or the new one, never half of one."""
+    # One line, from json's C encoder: with indent= json falls back to its pure-Python encoder,
+    # which made writing a big report (500 scenarios x 10 steps) several times slower. People
+    # read the table and the Markdown; `converge report` renders the file.
+    write_text_atomic(path, report_json(document))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, renamed into place; the
+    temporary file is gone afterwards whatever happens (``path`` a folder, a full disk)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename below)
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
@@ -211,10 +220,7 @@ def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
     )
     try:
         with handle:
-            # One line, from json's C encoder: with indent= json falls back to its pure-Python
-            # encoder, which made writing a big report (500 scenarios x 10 steps) several times
-            # slower. People read the table and the Markdown; `converge report` renders the file.
-            handle.write(report_json(document))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         Path(handle.name).chmod(0o644)

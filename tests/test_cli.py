@@ -674,3 +674,13 @@ def test_a_bad_option_replaces_the_previous_report_with_an_exit_2_one(tmp_path, 
     assert schema_problems(document) == []
     assert document["exit_code"] == 2 and document["scenarios"] == []
     assert bad[0].split("=")[0] in document["error"]
+
+
+def test_a_markdown_file_that_is_a_folder_leaves_no_temporary_file(api, tmp_path):
+    scenarios(tmp_path, {"critical/h.yaml": "name: H\nsteps: [{path: /health}]\n"})
+    out = tmp_path / "out"
+    (out / "summary.md").mkdir(parents=True)
+    result = run(tmp_path, api.url, "--markdown-file", str(out / "summary.md"))
+    assert result.code == 2
+    assert "cannot write the report" in result.err
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "summary.md"]

@@ -174,6 +174,7 @@ def test_local_folder_is_copied_replacing_the_destination(tmp_path: Path) -> Non
     dest = tmp_path / ".holdouts"
     (dest / "critical").mkdir(parents=True)
     (dest / "critical/stale.yaml").write_text("stale\n")
+    (dest / holdouts.COPY_MARKER).write_text("copied by converge from an earlier source\n")
     said = pull("fixture", dest, root=tmp_path)
     assert (dest / "critical/a.yaml").read_text() == "a\n"
     assert not (dest / "critical/stale.yaml").exists()
@@ -197,13 +198,13 @@ def test_a_folder_converge_did_not_make_is_never_replaced(
     (user_repo / "critical").mkdir()
     for dest in (precious, user_repo):
         before = sorted(p.relative_to(dest) for p in dest.rglob("*"))
-        with pytest.raises(HoldoutsError, match="not a holdouts folder that converge made"):
+        with pytest.raises(HoldoutsError, match="converge did not make"):
             pull(source, dest, root=tmp_path)
         assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before
     assert (precious / "notes.txt").read_text() == "keep me\n"
     a_file = tmp_path / "file"
     a_file.write_text("not a folder\n")
-    with pytest.raises(HoldoutsError, match="not a holdouts folder"):
+    with pytest.raises(HoldoutsError, match="converge did not make"):
         pull(source, a_file, root=tmp_path)
     assert a_file.read_text() == "not a folder\n"
 
@@ -339,3 +340,132 @@ def test_token_never_written_to_git_config(remote: Remote, tmp_path: Path) -> No
     for path in (dest / ".git").rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+# --- nothing is deleted or read outside what converge owns ------------------------------------
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (links as links), with its content or link target."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        if path.is_symlink():
+            found[key] = "-> " + str(path.readlink())
+        elif path.is_file():
+            found[key] = path.read_text()
+        else:
+            found[key] = "/"
+    return found
+
+
+def fixture(tmp_path: Path) -> Path:
+    source = tmp_path / "fixture"
+    (source / "critical").mkdir(parents=True)
+    (source / "critical/a.yaml").write_text("name: A\nsteps: [{path: /}]\n")
+    return source
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        {"critical/precious.yaml": "mine\n", "important/notes.txt": "notes\n", ".myconfig": "x\n"},
+        {"critical": "a file named after a tier\n"},
+    ],
+    ids=["tier-named-folders", "tier-named-file"],
+)
+def test_tier_names_never_make_a_users_folder_replaceable(
+    tmp_path: Path, contents: dict[str, str]
+) -> None:
+    fixture(tmp_path)
+    userdir = tmp_path / "userdir"
+    for name, text in contents.items():
+        (userdir / name).parent.mkdir(parents=True, exist_ok=True)
+        (userdir / name).write_text(text)
+    before = tree(userdir)
+    with pytest.raises(HoldoutsError) as raised:
+        pull("fixture", userdir, root=tmp_path)
+    assert raised.value.exit_code == EXIT_ERROR
+    assert "move that one out of the way" in str(raised.value)
+    assert tree(userdir) == before
+
+
+def test_the_source_folder_itself_is_never_replaced(tmp_path: Path) -> None:
+    source = fixture(tmp_path)
+    before = tree(source)
+    with pytest.raises(HoldoutsError, match="converge did not make"):
+        pull("fixture", source, root=tmp_path)
+    assert tree(source) == before
+
+
+def test_links_in_a_folder_source_are_copied_as_links_and_never_read(tmp_path: Path) -> None:
+    from converge.engine import validate
+    from converge.errors import ScenarioError
+
+    source = fixture(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.env").write_text("AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI\n")
+    (source / "critical/evil.yaml").symlink_to("../../outside/secret.env")
+    (source / "critical/zero.yaml").symlink_to("/dev/zero")
+    (source / "a").symlink_to(".")
+    (source / "b").symlink_to(".")
+    dest = tmp_path / ".holdouts"
+    pull("fixture", dest, root=tmp_path)
+    copied = tree(dest)
+    assert copied["critical/evil.yaml"] == "-> ../../outside/secret.env"
+    assert copied["critical/zero.yaml"] == "-> /dev/zero"
+    assert copied["a"] == "-> ." and copied["b"] == "-> ."
+    assert len(copied) == 7  # critical/, a.yaml, the four links, the marker
+    with pytest.raises(ScenarioError) as raised:
+        validate(dest)
+    message = str(raised.value)
+    assert "AWS_SECRET_ACCESS_KEY" not in message and "wJalrXUtnFEMI" not in message
+    assert "a symbolic link to a file outside the scenarios directory: not read" in message
+
+
+def test_a_folder_source_is_bounded_in_entries_and_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = fixture(tmp_path)
+    for index in range(30):
+        (source / "critical" / f"s{index}.yaml").write_text("x" * 100)
+    dest = tmp_path / ".holdouts"
+    monkeypatch.setattr(holdouts, "MAX_COPY_ENTRIES", 20)
+    with pytest.raises(HoldoutsError, match="more than 20 files and folders"):
+        pull("fixture", dest, root=tmp_path)
+    monkeypatch.setattr(holdouts, "MAX_COPY_ENTRIES", 1000)
+    monkeypatch.setattr(holdouts, "MAX_COPY_BYTES", 2000)
+    with pytest.raises(HoldoutsError, match="more than 0 MiB of files"):
+        pull("fixture", dest, root=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixture"]  # no staging left
+
+
+def test_a_special_file_in_a_folder_source_is_refused(tmp_path: Path) -> None:
+    source = fixture(tmp_path)
+    os.mkfifo(source / "critical/pipe.yaml")  # reading it would wait for a writer forever
+    with pytest.raises(HoldoutsError, match=r"critical/pipe\.yaml is not a regular file"):
+        pull("fixture", tmp_path / ".holdouts", root=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixture"]
+
+
+def test_pulling_into_a_symlinked_scenarios_dir_leaves_no_old_link(tmp_path: Path) -> None:
+    fixture(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "linkdest"
+    link.symlink_to("elsewhere")
+    pull("fixture", link, root=tmp_path)
+    assert (link / "critical/a.yaml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "fixture", "linkdest"]
+
+
+def test_what_a_killed_pull_left_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    fixture(tmp_path)
+    dead = subprocess.Popen(["true"])  # a process id that is gone
+    dead.wait()
+    for purpose in ("new", "old"):
+        stale = tmp_path / f"..holdouts.{purpose}-{dead.pid}"
+        (stale / "critical").mkdir(parents=True)
+        (stale / "critical/half.yaml").write_text("half a copy\n")
+    pull("fixture", tmp_path / ".holdouts", root=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".holdouts", "fixture"]
