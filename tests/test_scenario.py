@@ -27,6 +27,7 @@ FIXTURE = Path(__file__).parent.parent / "holdouts-fixture"
 # The two duplicate-name files are valid alone; the second one is wrong only next to the first.
 EXPECTED = """
 bad-priority.yaml:2: $.priority: 'urgent' is not one of: critical, important, nice-to-have
+critical/auth-and-authorization.yaml:5: $.steps[0]: auth and an Authorization header together: keep one of the two
 critical/bad-method.yaml:3: $.steps[0].method: 'post' is not one of: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS (did you mean 'POST'?)
 critical/empty-steps.yaml:2: $.steps: must not be empty
 critical/missing-path.yaml:3: $.steps[0]: missing required key 'path'
@@ -38,8 +39,10 @@ critical/status-list-bad-item.yaml:5: $.steps[0].expect.status[1]: 99 is below t
 critical/status-out-of-range.yaml:5: $.steps[0].expect.status: 600 is above the maximum 599
 critical/status-wrong-type.yaml:5: $.steps[0].expect.status: expected an integer or a list, got text ('200')
 critical/steps-not-a-list.yaml:2: $.steps: expected a list, got text ('GET /health')
+critical/two-bodies.yaml:6: $.steps[0]: 'body' and 'form' together: a step sends one body (body as JSON, form, or body_text)
 critical/unknown-key.yaml:8: $.steps[0].expect: 'stauts' is not allowed here (did you mean 'status'?)
 empty.yaml:1: $: the file is empty: a scenario needs a name and steps
+important/bad-body-schema.yaml:7: $.steps[0].expect.body_schema.properties.count.type: 'int' is not a JSON Schema type (array, boolean, integer, null, number, object, string)
 important/bad-field-path.yaml:6: $.steps[0].expect.body_equals: field path 'usage..used': two dots in a row (an empty key) (at character 7)
 important/bad-regex.yaml:9: $.steps[0].expect.body_matches.email: invalid regular expression: unterminated character set at position 6
 important/expect-empty-list.yaml:5: $.steps[0].expect.body_contains: must not be empty
@@ -47,6 +50,8 @@ important/expect-empty.yaml:4: $.steps[0].expect: must not be empty
 important/header-not-latin1.yaml:5: $.steps[0].headers.X-Mark: 'ok ✓' cannot be sent in an HTTP header (only Latin-1 text without control characters)
 important/header-not-text.yaml:5: $.steps[0].headers.X-Retry-Count: expected text, got a number (3) (put it in quotes)
 important/malformed-template.yaml:7: $.steps[0].body.owner.token: '{{ free user token }}' is not a template: write {{ name }} with a variable name
+important/parameter-missing.yaml:8: $.steps[0].expect.body_equals['limits.monthly']: variable 'limit' has no value in $.parameters[1]: give every entry a value for it
+important/retry-too-long.yaml:5: $.steps[0].retry: may take 1860 s at worst (60 attempts x (30 s timeout + 1 s interval)); at most 10 minutes are allowed
 important/same-step-capture.yaml:11: $.steps[0].expect.body_equals.id: variable 'analysis_id' is captured by this step; only later steps can use it
 important/timeout-huge.yaml:4: $.steps[0].timeout: 1e+300 is above the maximum 86400
 important/timeout-text.yaml:4: $.steps[0].timeout: expected a number, got text ('5s')
@@ -57,6 +62,7 @@ important/variable-before-capture.yaml:4: $.steps[0].path: variable 'analysis_id
 misc/wrong-folder-no-priority.yaml:2: $: no priority: add 'priority: critical | important | nice-to-have' or put the file in a tier folder
 nice-to-have/bad-capture-name.yaml:5: $.steps[0].capture: 'user-id' is not a variable name (letters, digits and _, not starting with a digit)
 nice-to-have/bad-capture-source.yaml:5: $.steps[0].capture.user_id: 'body.id' must be "response.<field path>" (for example response.items.0.id) or "header.<Name>" (for example header.Location)
+nice-to-have/bad-header-capture.yaml:5: $.steps[0].capture.order_url: 'header.Content Location' must be "response.<field path>" (for example response.items.0.id) or "header.<Name>" (for example header.Location)
 nice-to-have/bad-tagged-value.yaml:4: $.steps[0].timeout: 'soon' is not a valid !!float
 nice-to-have/capture-bad-path.yaml:5: $.steps[0].capture.first: field path 'items[0.id': '[' is never closed (at character 6)
 nice-to-have/capture-builtin.yaml:5: $.steps[0].capture: 'api_url' is a built-in variable; capture the value under another name

@@ -23,7 +23,7 @@ import pytest
 
 from converge.report import STICKY_MARKER
 from tests.support.processes import kill_groups, wait_gone
-from tests.support.servers import TestServer
+from tests.support.servers import Reply, TestServer
 from tests.support.stack import ReferenceStack, missing_apps, recorded_pids
 
 REPO = Path(__file__).resolve().parents[1]
@@ -250,6 +250,25 @@ def test_holdouts_pull_then_validate(project: Project) -> None:
     assert direct.stdout == validated.stdout
 
 
+def test_holdouts_validate_knows_the_user_variables_from_flags_and_the_configured_file(
+    project: Project,
+) -> None:
+    project.scenarios(outside="name: x\nsteps: [{path: '/v1/items/{{item_id}}'}]\n")
+    assert project.invoke("holdouts.pull").returncode == 0
+    missing = project.invoke("holdouts.validate")
+    assert missing.returncode == 2
+    assert "undefined variable 'item_id'" in missing.stderr
+    flagged = project.invoke("holdouts.validate", "--var", "item_id=7")
+    assert flagged.returncode == 0, flagged.stderr
+    (project.root / "vars.yaml").write_text("item_id: 7\n")
+    project.set(vars_file="vars.yaml")
+    configured = project.invoke("holdouts.validate")
+    assert configured.returncode == 0, configured.stderr
+    elsewhere = project.invoke("holdouts.validate", "--vars-file", "nowhere.yaml")
+    assert elsewhere.returncode == 2
+    assert "nowhere.yaml: cannot read it" in elsewhere.stderr
+
+
 def test_holdouts_validate_reports_bad_files_with_exit_2(project: Project) -> None:
     project.scenarios(broken="name: x\nsteps: not-a-list\n")
     assert project.invoke("holdouts.pull").returncode == 0
@@ -297,6 +316,33 @@ def test_failing_critical_scenario_exits_1_and_reports(
     text = summary_file.read_text()
     assert text.startswith("earlier step\n"), "appended, not overwritten"
     assert "The service is a teapot" in text
+
+
+def test_invoke_converge_passes_user_variables_through_and_redacts_the_files(
+    project: Project, http_server: TestServer
+) -> None:
+    http_server.route(
+        "GET", "/v1/items/7", lambda request: Reply(json={"key": request.headers.get("X-Key")})
+    )
+    project.scenarios(outside="""
+name: Outside values
+steps:
+  - path: /v1/items/{{item_id}}
+    headers: {X-Key: "{{key}}"}
+    expect: {status: 200, body_equals: {key: something else}}
+""")
+    (project.root / "vars.yaml").write_text("key: file-secret-123\n")
+    project.set(vars_file="vars.yaml")
+    result = project.invoke(
+        "converge", "--no-twins", "--var", "item_id=7", "--verbose", API_URL=http_server.url
+    )
+    assert result.returncode == 1, result.stderr  # body_equals fails on purpose
+    assert [r.path for r in http_server.sent("/v1")] == ["/v1/items/7"]
+    assert http_server.sent("/v1")[0].headers["X-Key"] == "file-secret-123"
+    report = (project.root / "reports/latest.json").read_text()
+    assert "got \"[REDACTED]\"" in result.stdout  # the API echoed it: masked
+    for text in (report, result.stdout, result.stderr):
+        assert "file-secret-123" not in text
 
 
 def test_summary_to_an_unwritable_step_summary_exits_2_naming_it(
