@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,19 +67,38 @@ def test_there_are_workflows_to_check() -> None:
     assert {"converge.yml", "holdouts.yml"} <= {path.name for path in WORKFLOWS}
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
-def test_workflow_matches_the_github_schema(path: Path) -> None:
-    tool = shutil.which("check-jsonschema")
-    if tool is None:
-        pytest.skip("check-jsonschema is not installed (pip install -e '.[dev]')")
-    result = subprocess.run(
-        [tool, "--builtin-schema", "vendor.github-workflows", str(path)],
+def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    # Through this interpreter (a dev dependency), so it runs wherever the tests run, venv
+    # activated or not: the lint must never be skipped.
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_workflow_matches_the_github_schema(path: Path) -> None:
+    result = check_jsonschema("vendor.github-workflows", path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_can_fail(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n")
+    assert check_jsonschema("vendor.github-workflows", broken).returncode != 0
+
+
+def test_dependabot_keeps_the_actions_and_python_dependencies_current() -> None:
+    path = REPO / ".github/dependabot.yml"
+    result = check_jsonschema("vendor.dependabot", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    updates = yaml.safe_load(path.read_text())["updates"]
+    assert {(u["package-ecosystem"], u["directory"]) for u in updates} == {
+        ("github-actions", "/"), ("pip", "/")
+    }
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
@@ -131,12 +149,18 @@ def test_converge_workflow_has_the_three_jobs_wired_as_specified() -> None:
     gate_runs = [step.get("run") for step in jobs["gates-backend"]["steps"]]
     for gate in ("invoke gates.lint", "invoke gates.types", "invoke gates.backend"):
         assert gate in gate_runs, "each gate is its own step"
-    assert {"converge", "spec-review", "gates-backend"} <= set(jobs["report"]["needs"])
+    assert set(jobs["report"]["needs"]) == {"gates-backend", "converge", "spec-review"}
     assert jobs["report"]["if"].startswith("always()")
     assert jobs["report"]["permissions"]["pull-requests"] == "write"
     upload = next(s for s in jobs["converge"]["steps"] if "upload-artifact" in s.get("uses", ""))
     assert upload["if"] == "always()"
-    assert upload["with"]["path"] == "reports/latest.json"
+    uploaded = upload["with"]["path"].split()
+    assert uploaded == ["reports/latest.json", "reports/junit.xml", "reports/summary.md"]
+    steps = jobs["converge"]["steps"]
+    runs = [step["run"] for step in steps if "invoke converge" in step.get("run", "")]
+    assert len(runs) == 2, "against a preview and against the twins"
+    for script in runs:
+        assert '"--junit-file reports/junit.xml --markdown-file reports/summary.md"' in script
     assert jobs["converge"]["env"]["HOLDOUT_PAT"] == "${{ secrets.HOLDOUT_PAT }}"
 
 
@@ -155,9 +179,9 @@ def test_holdouts_template_reports_a_check_run_on_the_product_commit() -> None:
     assert "head_sha: process.env.HEAD_SHA" in text
     assert (path.parents[2] / "README.md").exists(), "its setup is documented next to it"
     product = load(REPO / ".github/workflows/converge.yml")["jobs"]["holdouts-dispatch"]
-    wait = next(s for s in product["steps"] if "wait-on-check" in s.get("uses", ""))
-    assert wait["with"]["check-name"] == document["env"]["CHECK_NAME"]
-
+    assert product["env"]["CHECK_NAME"] == document["env"]["CHECK_NAME"]
+    wait = next(s for s in product["steps"] if s.get("name") == "Wait for the holdouts check run")
+    assert "checks.listForRef" in wait["with"]["script"]
 
 def test_the_spec_review_is_its_own_job_skipped_with_a_notice_without_a_key() -> None:
     jobs = load(REPO / ".github/workflows/converge.yml")["jobs"]
@@ -179,3 +203,77 @@ def test_the_spec_review_is_its_own_job_skipped_with_a_notice_without_a_key() ->
         if "download-artifact" in s.get("uses", "")
     ]
     assert {"converge-report", "gates-report", "spec-review-report"} <= set(downloads)
+
+
+
+# --- conventions of GitHub Actions ---------------------------------------------------------------
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_every_action_is_pinned_by_commit_sha_with_its_tag_in_a_comment(path: Path) -> None:
+    found = 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        match = USES.match(line)
+        if not match or match.group(1).startswith("./"):
+            continue
+        found += 1
+        action, _, ref = match.group(1).partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path.name}:{number}: {action} is not pinned"
+        assert re.fullmatch(r"\s+# v\d+(\.\d+)*", match.group(2)), (
+            f"{path.name}:{number}: {action} lacks its tag in a comment"
+        )
+    assert found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_logs_have_no_colour_and_pytest_is_not_forced_into_it(path: Path) -> None:
+    env = load(path)["env"]
+    assert "FORCE_COLOR" not in env, "any value of FORCE_COLOR, 0 too, turns colour on in pytest"
+    assert env["NO_COLOR"] == "1" and env["PY_COLORS"] == "0"
+
+
+def test_a_same_repository_pull_request_runs_once() -> None:
+    triggers = load(REPO / ".github/workflows/converge.yml")["on"]
+    assert "pull_request" in triggers
+    assert triggers["push"] == {"branches": ["main"]}, "push only where no pull request runs"
+
+
+def test_failed_gates_replace_the_sticky_comment_instead_of_leaving_an_old_pass() -> None:
+    report = load(REPO / ".github/workflows/converge.yml")["jobs"]["report"]
+    assert report["env"]["GATES_RESULT"] == "${{ needs.gates-backend.result }}"
+    render = next(step for step in report["steps"] if step.get("id") == "render")["run"]
+    assert 'if [ "$GATES_RESULT" != "success" ]' in render
+    assert "### converge: FAIL (quality gates)" in render and STICKY_MARKER in render
+
+
+def test_a_fork_pull_request_gets_a_notice_not_a_failed_comment() -> None:
+    steps = load(REPO / ".github/workflows/converge.yml")["jobs"]["report"]["steps"]
+    comment = next(s for s in steps if "github-script" in s.get("uses", ""))
+    notice = next(s for s in steps if "::notice" in s.get("run", ""))
+    same = "github.event.pull_request.head.repo.full_name == github.repository"
+    fork = "github.event.pull_request.head.repo.full_name != github.repository"
+    assert same in comment["if"] and fork in notice["if"]
+
+
+def test_the_package_job_runs_the_installed_wheel_from_a_fresh_venv() -> None:
+    job = load(REPO / ".github/workflows/converge.yml")["jobs"]["package"]
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "python -m build --outdir dist ." in script
+    assert 'python -m venv "$RUNNER_TEMP/wheel-env"' in script
+    assert "wheel-env/bin/pip\" install -c constraints.txt dist/converge-*.whl" in script
+    assert "wheel-env/bin/converge validate holdouts" in script
+    assert "wheel-env/bin/converge run --scenarios-dir holdouts --api-url" in script
+    stop = job["steps"][-1]
+    assert stop["if"] == "always()" and "twins.down" in stop["run"]
+
+
+def test_ci_installs_with_the_constraints_and_caches_pip_everywhere() -> None:
+    for path in WORKFLOWS:
+        for job in load(path)["jobs"].values():
+            for step in job.get("steps", []):
+                if "setup-python" in step.get("uses", ""):
+                    assert step["with"]["cache"] == "pip", f"{path.name}: no pip cache"
+                if step.get("run", "").startswith("pip install"):
+                    assert "-c constraints.txt" in step["run"], f"{path.name}: {step['run']}"
