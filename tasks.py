@@ -157,6 +157,7 @@ def run(
     baseline: str | None = None,
     var: list[str] | None = None,
     vars_file: str | None = None,
+    trust_env: bool = False,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -186,6 +187,7 @@ def run(
                 seed=_shared("seed", seed),
                 gate=_shared("gate", gate),
                 color=_shared("color", color) or "auto",
+                trust_env=True if trust_env else None,
                 baseline=_path(_shared("baseline", baseline)),
                 name_filter=filter,
                 markdown_file=_path(_shared("markdown_file", markdown_file)),

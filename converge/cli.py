@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour the results: auto (on a terminal, unless NO_COLOR is set), always, never",
     )
     _add_variable_options(run)
+    run.add_argument(
+        "--trust-env", action="store_true",
+        help="send the requests through the proxy of HTTP(S)_PROXY/NO_PROXY and trust the CA "
+        "bundle of REQUESTS_CA_BUNDLE (by default both are ignored)",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check the scenario files; send no request")
@@ -333,6 +338,7 @@ def _run_or_replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> i
         workers=arguments.workers,
         verbose=arguments.verbose,
         color=arguments.color,
+        trust_env=arguments.trust_env,
         jwt_secret=jwt_secret_from_env(),
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,
@@ -368,6 +374,7 @@ def _replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         timeout=arguments.timeout,
         verbose=True,
         color=arguments.color,
+        trust_env=arguments.trust_env,
         jwt_secret=jwt_secret_from_env(),
         markdown_file=arguments.markdown_file,
         junit_file=arguments.junit_file,

@@ -57,6 +57,7 @@ DEFAULTS: dict[str, str] = {
     "timeout": "10",
     "workers": "4",
     "vars_file": "",
+    "trust_env": "false",
     "twins_backend": "auto",
     "twins_variability": "0",
     "compose_file": "compose/docker-compose.yml",
@@ -140,6 +141,8 @@ class Settings:
     twins_variability: float = 0.0
     gate: Gate = "mean"  # what thresholds are compared with: satisfaction or its lower bound
     vars_file: Path | None = None  # user variables for the scenarios (a YAML or JSON mapping)
+    # Proxies and CA bundle from the environment for the requests to the API (--trust-env).
+    trust_env: bool = False
     api_url_from_env: bool = False  # API_URL was set: it wins over a started stack's URL
     jwt_secret: str = field(default=DEFAULT_JWT_SECRET, repr=False)
     holdout_pat: str | None = field(default=None, repr=False)
@@ -185,6 +188,7 @@ class Settings:
             workers=reader.positive_int("workers", MAX_WORKERS),
             gate=reader.gate("gate"),
             vars_file=base / reader.text("vars_file") if reader.text("vars_file") else None,
+            trust_env=reader.boolean("trust_env"),
             twins_backend=backend,
             twins_variability=reader.fraction("twins_variability"),
             compose_file=base / reader.text("compose_file", required=True),
@@ -219,6 +223,7 @@ class Settings:
             "timeout": _number_text(self.timeout),
             "workers": str(self.workers),
             "vars_file": _relative(self.vars_file, self.root) if self.vars_file else "",
+            "trust_env": "true" if self.trust_env else "false",
             "twins_backend": self.twins_backend,
             "twins_variability": _number_text(self.twins_variability),
             "compose_file": _relative(self.compose_file, self.root),
@@ -372,6 +377,17 @@ class _Reader:
             if value == gate:
                 return gate
         raise ConfigError(self.wrong(key, f"one of {', '.join(GATES)}"))
+
+    def boolean(self, key: str) -> bool:
+        value = self.values.get(key)
+        if isinstance(value, bool):
+            return value
+        text = str(value or "").strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0", ""):
+            return False
+        raise ConfigError(self.wrong(key, "true or false"))
 
     def fraction(self, key: str) -> float:
         try:

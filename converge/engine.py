@@ -86,6 +86,7 @@ class RunOptions:
     color: ColorChoice = "auto"
     variables: tuple[str, ...] = ()  # --var NAME=VALUE, in order (the last of a name wins)
     vars_file: Path | None = None  # --vars-file: a YAML or JSON mapping of user variables
+    trust_env: bool = False  # proxies and CA bundle from the environment (--trust-env)
 
 
 STDOUT = Path("-")  # as report_file: the JSON report goes to stdout, the table to stderr
@@ -199,7 +200,7 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
                 f"{origin.base_url}, {options.workers} worker(s)\n"
             )
         planned = len(scenarios) * options.runs
-        preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT))
+        preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT), trust_env=options.trust_env)
         judged.results, judged.interrupted = _run(scenarios, options, err, redactor, user)
         judged.code = exit_code(judged.results)
     except Interrupted as error:  # before the scenarios ran, or a second signal during them
@@ -408,6 +409,7 @@ def _run(
         runs=options.runs,
         jwt_secret=options.jwt_secret,
         seed=options.seed if options.seed is not None else seeds.new_base_seed(),
+        trust_env=options.trust_env,
     )
     replay_seed = options.replay_seed
     progress = Progress(len(scenarios) * options.runs, err)

@@ -48,6 +48,7 @@ class Options:
     api_url: str | None = None  # --api-url: wins as API_URL does, even over started twins
     seed: int | None = None  # the base seed of the runs' seeds; None: a new random one
     color: ColorChoice = "auto"
+    trust_env: bool | None = None  # --trust-env; None: the configured trust_env
     pull: bool = True  # False: run the scenarios folder as it is (named by flag)
     holdouts_chosen: bool = False  # the source was named by flag, not taken from the settings
     variables: tuple[str, ...] = ()  # --var NAME=VALUE
@@ -198,6 +199,7 @@ def _pull_and_run(
         twin_urls=twin_urls,
         seed=options.seed,
         color=options.color,
+        trust_env=settings.trust_env if options.trust_env is None else options.trust_env,
         markdown_file=options.markdown_file,
         junit_file=options.junit_file,
         variables=options.variables,

@@ -110,17 +110,21 @@ class RunnerConfig:
     # User variables (--var, --vars-file, CONVERGE_VAR_*): every run starts with them.
     variables: Mapping[str, Any] = field(default_factory=dict)
     seed: int = field(default_factory=seeds.new_base_seed)  # each run's seed derives from it
+    trust_env: bool = False  # proxies and CA bundle from the environment (--trust-env)
 
 
 def preflight(
-    origin: ApiOrigin, timeout: float = PREFLIGHT_TIMEOUT, stop: threading.Event | None = None
+    origin: ApiOrigin,
+    timeout: float = PREFLIGHT_TIMEOUT,
+    stop: threading.Event | None = None,
+    trust_env: bool = False,
 ) -> None:
     """One request to the base URL; any HTTP answer, even 404, means the API is there.
 
     Only the status line matters, so no body is read (an API whose ``/`` streams forever
     answers as quickly as any other), and the whole exchange is bounded by ``timeout``.
     """
-    with Transport(max_body_bytes=0, stop=stop) as transport:
+    with Transport(max_body_bytes=0, stop=stop, trust_env=trust_env) as transport:
         try:
             transport.send(requests.Request("GET", origin.base_url + "/"), timeout=timeout)
         except TransportError as error:
@@ -156,7 +160,9 @@ def run_all(
     units = [(index, run) for index in range(len(scenarios)) for run in range(config.runs)]
     results: list[list[RunResult | None]] = [[None] * config.runs for _ in scenarios]
 
-    with Transport(max_body_bytes=config.max_body_bytes, stop=stop) as transport:
+    with Transport(
+        max_body_bytes=config.max_body_bytes, stop=stop, trust_env=config.trust_env
+    ) as transport:
 
         def work(unit: tuple[int, int]) -> None:
             if transport.stop.is_set():

@@ -20,6 +20,7 @@ requests builds them) and returns an :class:`Answer` (status, headers, body) or 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -33,7 +34,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
-from requests.utils import default_headers, get_encoding_from_headers
+from requests.utils import default_headers, get_encoding_from_headers, get_environ_proxies
 
 MAX_BODY_BYTES = 64 * 2**20  # far beyond any API answer a scenario checks; far below the RAM
 TICK = 0.05  # seconds between the watchdog's looks at the exchanges in flight
@@ -82,9 +83,12 @@ class Transport:
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
         stop: threading.Event | None = None,
+        trust_env: bool = False,
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.stop = stop if stop is not None else threading.Event()
+        # Off by default: requests go straight to the API under test (see _environment).
+        self.trust_env = trust_env
         self._watchdog = _Watchdog(self.stop)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -128,7 +132,14 @@ class Transport:
         try:
             try:
                 # An adapter never follows redirects: the scenario sees the 3xx itself.
-                response = adapter.send(prepared, stream=True, timeout=(timeout, timeout))
+                proxies, verify = _environment(prepared.url or "", self.trust_env)
+                response = adapter.send(
+                    prepared,
+                    stream=True,
+                    timeout=(timeout, timeout),
+                    proxies=proxies,
+                    verify=verify,
+                )
             except requests.RequestException as error:
                 raise self._failure(exchange, error, timeout, None) from None
             try:
@@ -239,9 +250,22 @@ def _size_text(size: int) -> str:
     return f"{size // 2**20} MiB" if size >= 2**20 else f"{size} bytes"
 
 
+def _environment(url: str, trust_env: bool) -> tuple[dict[str, str], bool | str]:
+    """The proxies and the CA bundle for ``url``: none and the system's by default, so that no
+    proxy sees a request (or its token) and no stray variable changes a verdict. With
+    ``trust_env`` (``--trust-env``, for a preview behind a corporate proxy or served with a
+    private CA's certificate), what requests itself would take: ``HTTP(S)_PROXY``, ``ALL_PROXY``
+    and ``NO_PROXY``, and ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``. Never ``.netrc``: it
+    holds credentials, and a scenario says its own."""
+    if not trust_env:
+        return {}, True
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return get_environ_proxies(url), bundle or True
+
+
 # What requests.Session sends unless a request says otherwise (User-Agent, Accept-Encoding,
-# Accept, Connection: keep-alive). No proxies, .netrc or CA bundles come from the environment:
-# requests go to the API under test only.
+# Accept, Connection: keep-alive). No proxies, .netrc or CA bundles come from the environment
+# unless asked (see _environment): requests go to the API under test only.
 _DEFAULT_HEADERS = default_headers()
 
 
@@ -375,7 +399,14 @@ class _WatchedAdapter(HTTPAdapter):
         class HTTPSPool(urllib3.HTTPSConnectionPool):
             ConnectionCls = HTTPSConnection
 
-        self.poolmanager.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
+        self._pool_classes = {"http": HTTPPool, "https": HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through a proxy too (--trust-env), the connections tell the watchdog their sockets.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._pool_classes
+        return manager
 
 
 class _Watched:

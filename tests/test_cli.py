@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -684,3 +689,149 @@ def test_a_markdown_file_that_is_a_folder_leaves_no_temporary_file(api, tmp_path
     assert result.code == 2
     assert "cannot write the report" in result.err
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "summary.md"]
+
+# --- proxies and CA bundles: ignored unless --trust-env ---------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A stand-in HTTP proxy (or API) that answers everything 200 and records request targets."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def recording_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, list[str]]]:
+    seen: list[str] = []
+    handler = type("Handler", (_Recorder,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    scheme = "https" if tls else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def converge_with_env(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v for k, v in os.environ.items()
+        if k not in ("API_URL", "CONVERGE_JWT_SECRET") and "proxy" not in k.lower()
+        and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "converge", *args], cwd=tmp_path, env={**base, **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_proxies_are_ignored_unless_trust_env(api, tmp_path):
+    scenarios(tmp_path, {"critical/h.yaml": "name: H\nsteps: [{path: /health}]\n"})
+    with recording_server() as (proxy, through_proxy):
+        args = ("run", "--scenarios-dir", "scenarios", "--api-url", api.url)
+        direct = converge_with_env(tmp_path, *args, HTTP_PROXY=proxy, http_proxy=proxy)
+        assert direct.returncode == 0, direct.stderr
+        assert through_proxy == [], "the proxy saw nothing"
+        asked = len(api.requests)
+
+        proxied = converge_with_env(
+            tmp_path, *args, "--trust-env", HTTP_PROXY=proxy, http_proxy=proxy
+        )
+        assert proxied.returncode == 0, proxied.stderr
+        assert f"{api.url}/health" in through_proxy, "the request went through the proxy"
+        assert len(api.requests) == asked, "and not to the API directly"
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate it signed for 127.0.0.1: (ca.pem, cert.pem, key.pem)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("converge test CA")).issuer_name(name("converge test CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def test_a_private_ca_bundle_is_trusted_only_with_trust_env(tmp_path):
+    ca, cert, key = _certificates(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    scenarios(tmp_path, {"critical/h.yaml": "name: H\nsteps: [{path: /health}]\n"})
+    with recording_server(tls) as (url, seen):
+        args = ("run", "--scenarios-dir", "scenarios", "--api-url", url)
+        refused = converge_with_env(tmp_path, *args, REQUESTS_CA_BUNDLE=str(ca))
+        assert refused.returncode == 2
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.stderr or "certificate" in refused.stderr
+        trusted = converge_with_env(tmp_path, *args, "--trust-env", REQUESTS_CA_BUNDLE=str(ca))
+        assert trusted.returncode == 0, trusted.stderr
+        assert "/health" in seen

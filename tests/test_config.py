@@ -161,3 +161,10 @@ def test_invoke_defaults_never_raise_and_keep_raw_text(tmp_path: Path) -> None:
     assert set(values) == set(config.DEFAULTS)
     (tmp_path / "setup.cfg").write_text("not an ini file [")
     assert config.invoke_defaults(tmp_path) == config.DEFAULTS
+
+
+def test_trust_env_is_off_unless_set_and_refuses_anything_but_a_boolean(tmp_path: Path) -> None:
+    assert config.load(write_cfg(tmp_path, ""), environ={}).trust_env is False
+    assert config.load(write_cfg(tmp_path, "trust_env = yes\n"), environ={}).trust_env is True
+    with pytest.raises(ConfigError, match=r"trust_env: expected true or false, got 'maybe'"):
+        config.load(write_cfg(tmp_path, "trust_env = maybe\n"), environ={})

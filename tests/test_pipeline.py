@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -293,3 +294,22 @@ def test_the_gate_comes_from_settings_unless_the_flag_says_otherwise(
     code, _, _ = converge(settings(root), gate="mean")
     assert code == 0
     assert json.loads((root / "reports/latest.json").read_text())["gate"] == "mean"
+
+
+def test_trust_env_comes_from_the_configuration_unless_the_flag_says(
+    api: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real = pipeline.engine.execute
+
+    def execute(options: pipeline.engine.RunOptions, out: Any, err: Any) -> int:
+        seen.append(options.trust_env)
+        return real(options, out, err)
+
+    monkeypatch.setattr(pipeline.engine, "execute", execute)
+    root = project(tmp_path, trust_env="true")
+    assert converge(settings(root, API_URL=api.url), no_twins=True)[0] == 0
+    off = project(tmp_path / "off")
+    assert converge(settings(off, API_URL=api.url), no_twins=True)[0] == 0
+    assert converge(settings(off, API_URL=api.url), no_twins=True, trust_env=True)[0] == 0
+    assert seen == [True, False, True]
