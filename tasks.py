@@ -12,13 +12,16 @@ to Invoke at the bottom so that invoke.yaml and ``INVOKE_CONVERGE_*`` variables 
     invoke gates | gates.lint | gates.types | gates.backend | gates.frontend
     invoke gates.spec [--dry-run] [--base REF] [--head]
     invoke done [--from-reports] [--no-twins]
-    invoke report.comment | report.summary
+    invoke report.comment | report.summary | report.merge --shards GLOB [--report-file F]
+    invoke bench [--quick] [--only MEASURES] [--rounds N]
 """
 
 from __future__ import annotations
 
+import glob
 import json as jsonlib
 import os
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -158,6 +161,7 @@ def run(
     var: list[str] | None = None,
     vars_file: str | None = None,
     trust_env: bool = False,
+    shard: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -197,6 +201,7 @@ def run(
                 holdouts_chosen=holdouts_repo is not None,
                 variables=tuple(var or ()),
                 vars_file=_path(_shared("vars_file", vars_file)),
+                shard=_shared("shard", shard),
             )
         code = pipeline.converge(settings, options, sys.stdout, sys.stderr)
     raise SystemExit(code)
@@ -528,6 +533,82 @@ def summary(c: Context, file: str | None = None) -> None:
         _say(f"report: summary appended to {target}")
 
 
+@task(
+    iterable=["shards"],
+    help={
+        "shards": "A shard's report, or a glob of them (e.g. 'shards/*/latest.json'); "
+        "repeatable.",
+        "report-file": "Where to write the merged report (default: the configured report_file).",
+        "markdown-file": "Also write the Markdown summary here.",
+        "junit-file": "Also write JUnit XML here.",
+        "baseline": "A previous report to compare the whole run with.",
+        "verbose": "Show every step, and every failed check with expected and actual values.",
+    },
+)
+def merge(
+    c: Context,
+    *,
+    shards: list[str] | None = None,
+    report_file: str | None = None,
+    markdown_file: str | None = None,
+    junit_file: str | None = None,
+    baseline: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """Combine the reports of the shards of one run (converge run --shard K/N) into one."""
+    from converge import merge as merge_lib
+
+    with guard():
+        options = merge_lib.MergeOptions(
+            reports=tuple(_globbed(shards or [])),
+            report_file=_path(report_file) or _settings(c).report_file,
+            markdown_file=_path(markdown_file),
+            junit_file=_path(junit_file),
+            baseline=_path(baseline),
+            verbose=verbose,
+        )
+        code = merge_lib.execute(options, sys.stdout, sys.stderr)
+    raise SystemExit(code)
+
+
+def _globbed(patterns: list[str]) -> list[Path]:
+    """Each pattern's files in sorted order. A pattern that matches nothing is passed on as it
+    is, so that the merge names it (no such report file) and still writes its report."""
+    found: list[Path] = []
+    for pattern in patterns:
+        # glob.glob, not Path.glob: a pattern may be absolute ('/tmp/shards/*.json').
+        matches = sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207
+        found.extend(Path(match) for match in matches or [pattern])
+    return found
+
+
+# --- bench ----------------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "quick": "A smaller run to try the bench: 2 rounds, 1000 files, 40 scenarios.",
+        "only": "Comma-separated measures: throughput, startup, validate, workers, scale, stack.",
+        "rounds": "Rounds of the throughput measure (default 5).",
+        "tavern-python": "An interpreter with Tavern installed, to measure it too.",
+    }
+)
+def bench(
+    c: Context,
+    quick: bool = False,
+    only: str | None = None,
+    rounds: int | None = None,
+    tavern_python: str | None = None,
+) -> None:
+    """converge's speed against a raw requests loop measured in the same run (bench/run.py)."""
+    arguments = [sys.executable, str(ROOT / "bench" / "run.py")]
+    arguments += ["--quick"] if quick else []
+    arguments += ["--only", only] if only else []
+    arguments += ["--rounds", str(rounds)] if rounds else []
+    arguments += ["--tavern-python", tavern_python] if tavern_python else []
+    c.run(shlex.join(arguments), pty=False)
+
+
 # --- the collection -------------------------------------------------------------------------
 
 ns = Collection()
@@ -536,5 +617,6 @@ ns.add_collection(Collection("twins", up, down, status, logs, conformance))
 ns.add_collection(Collection("holdouts", pull, validate))
 ns.add_collection(Collection("gates", all_gates, lint, types, backend_gate, frontend, spec_gate))
 ns.add_task(done)
-ns.add_collection(Collection("report", comment, summary))
+ns.add_collection(Collection("report", comment, summary, merge))
+ns.add_task(bench)
 ns.configure({"converge": config.invoke_defaults(ROOT)})

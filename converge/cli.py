@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from converge import __version__, colors
+from converge import __version__, colors, shards
 from converge.colors import CHOICES
 from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_ERROR, EXIT_OK, ConfigError, ConvergeError, guard
 from converge.model import GATES, TIERS, Priority
+from converge.shards import Shard
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_SCENARIOS_DIR = ".holdouts"
@@ -172,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--color", choices=CHOICES, default="auto",
         help="colour the results: auto (on a terminal, unless NO_COLOR is set), always, never",
     )
+    run.add_argument(
+        "--shard", type=_shard, metavar="K/N",
+        help="run only shard K of N (e.g. 2/4): every machine of a CI matrix takes the same "
+        "share, balanced by steps; `converge merge` combines the shards' reports",
+    )
     _add_variable_options(run)
     run.add_argument(
         "--trust-env", action="store_true",
@@ -211,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=_report)
 
+    _add_merge(commands)
+
     trend = commands.add_parser(
         "trend", help="each scenario's satisfaction across reports, in time order"
     )
@@ -221,6 +229,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trend.set_defaults(handler=_trend)
     return parser
+
+
+def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
+    merge = commands.add_parser(
+        "merge", help="combine the reports of the shards of one run (--shard K/N) into one"
+    )
+    merge.add_argument(
+        "reports", type=Path, nargs="+", metavar="REPORT", help="the shards' reports, one each"
+    )
+    merge.add_argument(
+        "--report-file", type=Path,
+        help=f"where to write the merged JSON report, - for stdout (default {DEFAULT_REPORT_FILE})",
+    )
+    merge.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
+    merge.add_argument("--junit-file", type=Path, help="also write JUnit XML here")
+    merge.add_argument(
+        "--baseline", type=Path, metavar="FILE",
+        help="a previous report to compare the whole run with (as converge run --baseline)",
+    )
+    merge.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show every step, and every failed check with expected and actual values",
+    )
+    merge.add_argument(
+        "--color", choices=CHOICES, default="auto",
+        help="colour the results: auto (on a terminal, unless NO_COLOR is set), always, never",
+    )
+    merge.set_defaults(handler=_merge)
 
 
 def run_options() -> dict[str, argparse.Action]:
@@ -348,6 +384,22 @@ def _run_or_replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> i
         baseline=arguments.baseline,
         variables=tuple(arguments.variables),
         vars_file=arguments.vars_file,
+        shard=arguments.shard,
+    )
+    return execute(options, out, err)
+
+
+def _merge(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from converge.merge import MergeOptions, execute
+
+    options = MergeOptions(
+        reports=tuple(arguments.reports),
+        report_file=arguments.report_file or Path(DEFAULT_REPORT_FILE),
+        markdown_file=arguments.markdown_file,
+        junit_file=arguments.junit_file,
+        baseline=arguments.baseline,
+        verbose=arguments.verbose,
+        color=arguments.color,
     )
     return execute(options, out, err)
 
@@ -360,8 +412,10 @@ def _replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if arguments.scenario is None or arguments.replay_run is None:
         raise ConfigError("--replay needs --scenario NAME and --run K (the run to repeat)")
-    if arguments.runs != 1 or arguments.seed is not None:
-        raise ConfigError("--replay repeats one recorded run: --runs and --seed do not apply")
+    if arguments.runs != 1 or arguments.seed is not None or arguments.shard is not None:
+        raise ConfigError(
+            "--replay repeats one recorded run: --runs, --seed and --shard do not apply"
+        )
     chosen = replay.from_report(arguments.replay, arguments.scenario, arguments.replay_run)
     twin_urls = list(arguments.twin_urls)
     api_url = arguments.api_url or _api_url(err, twin_urls)
@@ -435,6 +489,13 @@ def _trend(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         trend.plot(found, arguments.plot)
         err.write(f"trend: plot written to {arguments.plot}\n")
     return EXIT_OK
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return shards.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _positive_int(text: str) -> int:

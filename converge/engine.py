@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from converge import baseline, colors, interrupt, seeds, twins
+from converge import baseline, colors, interrupt, seeds, shards, twins
 from converge.colors import ColorChoice
 from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import (
@@ -52,6 +52,7 @@ from converge.runner import (
 from converge.runner import run_all as run_scenarios
 from converge.scenario import SUFFIXES, LoadOptions, load_dir, load_file
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
+from converge.shards import Shard
 from converge.tokens import DEFAULT_JWT_SECRET
 from converge.variables import UserVariables
 from converge.variables import collect as collect_variables
@@ -87,6 +88,7 @@ class RunOptions:
     variables: tuple[str, ...] = ()  # --var NAME=VALUE, in order (the last of a name wins)
     vars_file: Path | None = None  # --vars-file: a YAML or JSON mapping of user variables
     trust_env: bool = False  # proxies and CA bundle from the environment (--trust-env)
+    shard: Shard | None = None  # --shard K/N: only this shard's share (converge.shards)
 
 
 STDOUT = Path("-")  # as report_file: the JSON report goes to stdout, the table to stderr
@@ -119,6 +121,8 @@ class _Judged:
     options_ok: bool = False
     before: dict[str, Any] | None = None  # the --baseline report
     redactor: Redactor = field(default_factory=Redactor)  # with the user variables' secrets
+    # The report's shard section: which shard, then (once loaded) the whole list's fingerprint.
+    shard: dict[str, Any] | None = None
 
 
 def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
@@ -142,25 +146,22 @@ def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
         seed=options.seed if judged.options_ok else None,
         gate=options.gate if judged.options_ok else "mean",
         complete=interrupted is None,
+        shard=judged.shard,
     )
     if judged.before is not None and failure is None and options.baseline is not None:
         document = baseline.with_baseline(document, judged.before, str(options.baseline))
     if failure is None or (interrupted is not None and judged.results):
-        # With the JSON on stdout (--report-file -), everything else goes to stderr.
-        table_out = err if to_stdout(options.report_file) else out
-        table = render_table(
-            document,
-            verbose=options.verbose,
-            color=colors.wanted(options.color, table_out),
-            why=_why(options.report_file),
+        show_table(
+            document, options.report_file, verbose=options.verbose, color=options.color,
+            out=out, err=err,
         )
-        table_out.write(table)
-        table_out.flush()
     # A signal now must not cut the writing short (the previous verdict would stay in place):
     # it is honoured once the report is written.
     with interrupt.deferred() as late:
         try:
-            _write_outputs(document, options, out)
+            write_outputs(
+                document, options.report_file, options.markdown_file, options.junit_file, out
+            )
         except OSError as error:
             problem = f"cannot write the report: {error}"
             if failure is None:
@@ -183,6 +184,8 @@ def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
 def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
     """Load, select, pre-flight, run and score; every way that can end, caught and kept."""
     judged = _Judged(redactor=redactor)
+    if options.shard is not None:
+        judged.shard = shards.section(options.shard, None)
     planned = 0  # scenario runs the options asked for
     try:
         # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
@@ -192,7 +195,7 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
         judged.redactor = redactor
         judged.options_ok = True
         judged.before = _load_baseline(options.baseline)
-        scenarios = _chosen(options, user)
+        scenarios = _chosen(options, user, judged.shard, err)
         origin = ApiOrigin(options.api_url)
         if options.verbose:
             err.write(
@@ -200,7 +203,8 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
                 f"{origin.base_url}, {options.workers} worker(s)\n"
             )
         planned = len(scenarios) * options.runs
-        preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT), trust_env=options.trust_env)
+        if scenarios:  # a shard may have none to run: then no request at all
+            preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT), trust_env=options.trust_env)
         judged.results, judged.interrupted = _run(scenarios, options, err, redactor, user)
         judged.code = exit_code(judged.results)
     except Interrupted as error:  # before the scenarios ran, or a second signal during them
@@ -341,13 +345,26 @@ def select(
     return chosen
 
 
-def _chosen(options: RunOptions, user: UserVariables) -> list[Scenario]:
-    """The scenarios the options select: tier and name filter, or the one to replay."""
+def _chosen(
+    options: RunOptions, user: UserVariables, placement: dict[str, Any] | None, err: TextIO
+) -> list[Scenario]:
+    """The scenarios the options select: tier and name filter, or the one to replay; of those,
+    with ``--shard``, this shard's share (``placement``, the report's section, is filled in)."""
     loading = LoadOptions(variables=user.sources, default_timeout=options.timeout)
     scenarios = select(
         load(options.scenarios_dir, loading), options.priority, options.name_filter
     )
-    return scenarios if options.scenario is None else named(scenarios, options.scenario)
+    if options.scenario is not None:
+        return named(scenarios, options.scenario)
+    if options.shard is None or placement is None:
+        return scenarios
+    mine = shards.select(scenarios, options.shard)
+    placement.update(shards.section(options.shard, scenarios, mine))
+    err.write(
+        f"converge: shard {options.shard}: {len(mine)} of {len(scenarios)} scenarios "
+        f"({placement['steps']} steps)\n"
+    )
+    return mine
 
 
 def _load_baseline(path: Path | None) -> dict[str, Any] | None:
@@ -386,6 +403,12 @@ def check_options(options: RunOptions) -> None:
         raise ConfigError(f"--gate must be one of {', '.join(GATES)} (got {options.gate!r})")
     if options.priority is not None and options.priority not in TIERS:
         raise ConfigError(f"--priority must be one of {', '.join(TIERS)}")
+    if options.shard is not None and options.baseline is not None:
+        # One shard's comparison would call every scenario of the other shards "removed".
+        raise ConfigError(
+            "--baseline compares a whole run: give it to `converge merge` of the shards' "
+            "reports, not to one shard"
+        )
     for tier in TIERS:
         value = options.thresholds.get(tier)
         if value is None or not 0 <= value <= 100:
@@ -477,16 +500,45 @@ def _why(report_file: Path | None) -> str:
     return f"converge report -v {shown} (or run again with --verbose)"
 
 
-def _write_outputs(document: dict[str, object], options: RunOptions, out: TextIO) -> None:
-    if to_stdout(options.report_file):
+def show_table(
+    document: Mapping[str, Any],
+    report_file: Path | None,
+    *,
+    verbose: bool,
+    color: ColorChoice,
+    out: TextIO,
+    err: TextIO,
+) -> None:
+    """The results table, where a run (or a merge) shows it."""
+    # With the JSON on stdout (--report-file -), everything else goes to stderr.
+    table_out = err if to_stdout(report_file) else out
+    table = render_table(
+        document,
+        verbose=verbose,
+        color=colors.wanted(color, table_out),
+        why=_why(report_file),
+    )
+    table_out.write(table)
+    table_out.flush()
+
+
+def write_outputs(
+    document: dict[str, object],
+    report_file: Path | None,
+    markdown_file: Path | None,
+    junit_file: Path | None,
+    out: TextIO,
+) -> None:
+    """The JSON report (``-``: to ``out``), and the Markdown and JUnit files when asked for."""
+    if to_stdout(report_file):
         out.write(report_json(document))
         out.flush()
-    elif options.report_file is not None:
-        write_report_atomic(document, options.report_file)
-    if options.markdown_file is not None:
-        _write_text(options.markdown_file, render_markdown(document, sticky_marker=True))
-    if options.junit_file is not None:
-        _write_text(options.junit_file, render_junit(document))
+    elif report_file is not None:
+        write_report_atomic(document, report_file)
+    if markdown_file is not None:
+        _write_text(markdown_file, render_markdown(document, sticky_marker=True))
+    if junit_file is not None:
+        _write_text(junit_file, render_junit(document))
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -114,6 +114,8 @@ class Scenario:
     # One entry of ``parameters`` for an instance: renders (with the run's built-in and user
     # variables) to the variables this instance adds. None for a scenario without parameters.
     parameters: Template | None = None
+    # SHA-256 of the file's bytes (hex): shards of one run must have run the same files.
+    digest: str = ""
 
     @property
     def checks_total(self) -> int:

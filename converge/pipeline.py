@@ -23,6 +23,7 @@ from converge.colors import ColorChoice
 from converge.config import Settings
 from converge.errors import ConvergeError, Interrupted, TwinsError
 from converge.model import Gate, Priority
+from converge.shards import Shard
 
 Say = Callable[[str], None]
 
@@ -53,6 +54,7 @@ class Options:
     holdouts_chosen: bool = False  # the source was named by flag, not taken from the settings
     variables: tuple[str, ...] = ()  # --var NAME=VALUE
     vars_file: Path | None = None  # --vars-file; None: the configured vars_file, if any
+    shard: Shard | None = None  # --shard K/N: only this shard's share of the scenarios
 
 
 def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> int:
@@ -204,6 +206,7 @@ def _pull_and_run(
         junit_file=options.junit_file,
         variables=options.variables,
         vars_file=options.vars_file or settings.vars_file,
+        shard=options.shard,
     )
     return engine.execute(run_options, out, err)
 

@@ -24,7 +24,15 @@ from tabulate import tabulate
 
 from converge import __version__, _schemas, baseline, colors
 from converge.errors import ReportError
-from converge.model import TIERS, Gate, Priority, RunResult, ScenarioResult, StepResult
+from converge.model import (
+    TIERS,
+    CheckResult,
+    Gate,
+    Priority,
+    RunResult,
+    ScenarioResult,
+    StepResult,
+)
 from converge.redact import Redactor
 from converge.scoring import run_satisfaction
 from converge.visible import show
@@ -54,10 +62,14 @@ def build_report(
     seed: int | None = None,
     gate: Gate = "mean",
     complete: bool = True,
+    shard: Mapping[str, Any] | None = None,
+    merged: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report document (plain JSON data), with every secret of every run redacted.
 
-    ``complete`` is False for a run a signal stopped: ``results`` are the runs that finished."""
+    ``complete`` is False for a run a signal stopped: ``results`` are the runs that finished.
+    ``shard``: the section of a shard's report (:func:`converge.shards.section`); ``merged``:
+    that of a report merged from shards (:mod:`converge.merge`). Both absent otherwise."""
     secrets = {secret for result in results for run in result.runs for secret in run.secrets}
     redactor = redactor.with_secrets(secrets)
     ordered = sorted(results, key=lambda r: (_TIER_ORDER[r.priority], r.name, r.file))
@@ -75,6 +87,8 @@ def build_report(
         "runs": runs,
         "seed": seed,
         "gate": gate,
+        **({"shard": dict(shard)} if shard is not None else {}),
+        **({"merged": dict(merged)} if merged is not None else {}),
         "thresholds": {tier: float(thresholds[tier]) for tier in TIERS},
         "summary": _summary(ordered),
         "scenarios": [_scenario(result) for result in ordered],
@@ -182,6 +196,49 @@ def _step(step: StepResult) -> dict[str, Any]:
             for check in step.checks
         ],
     }
+
+
+# --- reading back ---------------------------------------------------------------------------
+
+
+def runs_of(scenario: Mapping[str, Any]) -> tuple[RunResult, ...]:
+    """A saved scenario's runs as the runner returned them (what :func:`_run` wrote), so a
+    report can be scored again (``converge merge``). Its values are already redacted."""
+    return tuple(
+        RunResult(
+            steps=tuple(_step_result(step) for step in run["steps"]),
+            duration_ms=run["duration_ms"],
+            seed=run.get("seed"),
+        )
+        for run in scenario["runs"]
+    )
+
+
+def _step_result(step: Mapping[str, Any]) -> StepResult:
+    # The reverse of _step: a field added there must be read back here (test_merge pins that
+    # a merge of one shard gives back the shard's own report).
+    return StepResult(
+        name=step["name"],
+        method=step["method"],
+        path=step["path"],
+        status_code=step["status_code"],
+        duration_ms=step["duration_ms"],
+        attempts=step.get("attempts", 1),
+        error=step["error"],
+        line=step.get("line", 0),
+        checks=tuple(
+            CheckResult(
+                kind=check["kind"],
+                target=check["target"],
+                expected=check["expected"],
+                actual=check["actual"],
+                passed=check["passed"],
+                message=check["message"],
+                line=check.get("line", 0),
+            )
+            for check in step["checks"]
+        ),
+    )
 
 
 def _json_safe(value: Any) -> Any:

@@ -28,11 +28,12 @@ Decisions where the contract is silent (documented here so the README can repeat
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,7 @@ class _FileChecker:
         self.relative = relative
         self.folder_tier = folder_tier
         self.root: Node | None = None
+        self.digest = ""
 
     # -- reporting --
 
@@ -282,7 +284,9 @@ class _FileChecker:
         ).check(data)
         if len(self.result.problems) == before:
             builder = Builder(self.relative, self.folder_tier, self.line_of)
-            self.result.scenarios = builder.build(data)
+            self.result.scenarios = [
+                replace(scenario, digest=self.digest) for scenario in builder.build(data)
+            ]
 
     def read(self, path: Path) -> str | None:
         try:
@@ -294,6 +298,7 @@ class _FileChecker:
         if len(raw) > MAX_FILE_BYTES:
             self.problem(0, (), f"too large: a scenario file holds at most {MAX_FILE_BYTES} bytes")
             return None
+        self.digest = hashlib.sha256(raw).hexdigest()
         try:
             # utf-8-sig: a byte-order mark written by some editors is not a problem.
             return raw.decode("utf-8-sig")
