@@ -4,6 +4,7 @@ from __future__ import annotations
 
 pytest_plugins = [
     "tests.support.asgi",  # first: the modules below import it
+    "tests.support.anthropic",
     "tests.support.stripe_responses",  # before the stack module, which imports it
     "tests.support.processes",
     "tests.support.servers",

@@ -70,3 +70,13 @@ def test_the_script_prints_the_table():
         check=False,
     )
     assert bad.returncode == 2 and "--only" in bad.stderr
+
+
+def test_every_anthropic_behaviour_of_the_table_holds_on_todays_twin():
+    source = next(s for s in SOURCES if s.name == "anthropic")
+    rows = {row.row: row for row in measure([source])}
+    assert {name: (row.passed, row.total) for name, row in rows.items()} == {
+        "operations": (15, 15),
+        "features": (34, 34),
+        "errors": (15, 15),
+    }, [failure for row in rows.values() for failure in row.failures]

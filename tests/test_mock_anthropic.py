@@ -11,6 +11,7 @@ import pytest
 
 from converge_twins.mock_anthropic.app import create_app
 from converge_twins.mock_anthropic.replies import analyse, analysis_subject
+from tests.support.anthropic import Claude, checked_twin
 from tests.support.asgi import serve_asgi
 
 KEY = "sk-ant-converge-test"
@@ -19,15 +20,25 @@ USER_X = [{"role": "user", "content": "x"}]
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 
 
+# Every answer these tests receive from /v1/ is checked against the SDK's own types.
 @pytest.fixture
-def url() -> Iterator[str]:
-    with serve_asgi(create_app({"TWIN_SEED": "anthropic-tests"})) as base:
-        yield base
+def twin() -> Iterator[Claude]:
+    yield from checked_twin({"TWIN_SEED": "anthropic-tests"})
 
 
 @pytest.fixture
-def client(url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key=KEY, base_url=url, max_retries=0)
+def url(twin: Claude) -> str:
+    return twin.url
+
+
+@pytest.fixture
+def client(twin: Claude) -> anthropic.Anthropic:
+    return twin.client
+
+
+@pytest.fixture
+def raw(twin: Claude) -> httpx.Client:
+    return twin.http
 
 
 def ask(client: anthropic.Anthropic, text: str, **extra: object) -> anthropic.types.Message:
@@ -86,14 +97,14 @@ def test_sdk_stream_yields_the_real_event_sequence(client):
     assert final.usage.output_tokens > 0
 
 
-def test_raw_stream_has_ping_and_event_lines(url):
+def test_raw_stream_has_ping_and_event_lines(url, raw):
     body = {
         "model": MODEL,
         "max_tokens": 50,
         "stream": True,
         "messages": [{"role": "user", "content": "hi"}],
     }
-    with httpx.stream("POST", f"{url}/v1/messages", json=body, headers=HEADERS) as response:
+    with raw.stream("POST", f"{url}/v1/messages", json=body, headers=HEADERS) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("event: ")]
     assert [line.removeprefix("event: ") for line in lines[:3]] == [
@@ -114,10 +125,8 @@ def test_streamed_text_equals_the_plain_reply(client):
     assert streamed == plain
 
 
-def test_missing_api_key_is_an_authentication_error(url):
-    response = httpx.post(
-        f"{url}/v1/messages", json={}, headers={"anthropic-version": "2023-06-01"}
-    )
+def test_missing_api_key_is_an_authentication_error(url, raw):
+    response = raw.post(f"{url}/v1/messages", json={}, headers={"anthropic-version": "2023-06-01"})
     assert response.status_code == 401
     body = response.json()
     assert body["type"] == "error"
@@ -125,15 +134,15 @@ def test_missing_api_key_is_an_authentication_error(url):
     assert response.headers["request-id"]
 
 
-def test_sdk_raises_authentication_error_for_a_wrong_key(url):
-    client = anthropic.Anthropic(api_key="not-a-key", base_url=url, max_retries=0)
+def test_sdk_raises_authentication_error_for_a_wrong_key(twin):
+    client = twin.sdk(api_key="not-a-key")
     with pytest.raises(anthropic.AuthenticationError) as caught:
         ask(client, "hello")
     assert caught.value.status_code == 401
 
 
-def test_missing_version_header_is_an_invalid_request(url):
-    response = httpx.post(f"{url}/v1/messages", json={}, headers={"x-api-key": KEY})
+def test_missing_version_header_is_an_invalid_request(url, raw):
+    response = raw.post(f"{url}/v1/messages", json={}, headers={"x-api-key": KEY})
     assert response.status_code == 400
     assert response.json()["error"] == {
         "type": "invalid_request_error",
@@ -147,15 +156,15 @@ def test_missing_version_header_is_an_invalid_request(url):
         ({"max_tokens": 5, "messages": USER_X}, "model: Field required"),
         ({"model": MODEL, "messages": USER_X}, "max_tokens: Field"),
         ({"model": MODEL, "max_tokens": 5}, "messages: Field required"),
-        ({"model": MODEL, "max_tokens": 0, "messages": USER_X}, "max_tokens: Input should be"),
+        ({"model": MODEL, "max_tokens": -1, "messages": USER_X}, "max_tokens: Input should be"),
         ({"model": MODEL, "max_tokens": 5, "messages": []}, "messages: at least one"),
         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "bot", "content": "x"}]},
          "messages.0.role"),
         ({"model": MODEL, "max_tokens": 5, "messages": USER_X, "foo": 1}, "foo: Extra inputs"),
     ],
 )  # fmt: skip
-def test_invalid_bodies_are_rejected_with_the_field_named(url, body, message):
-    response = httpx.post(f"{url}/v1/messages", json=body, headers=HEADERS)
+def test_invalid_bodies_are_rejected_with_the_field_named(url, body, message, raw):
+    response = raw.post(f"{url}/v1/messages", json=body, headers=HEADERS)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
@@ -165,7 +174,7 @@ def test_invalid_bodies_are_rejected_with_the_field_named(url, body, message):
 def test_sdk_raises_bad_request_for_invalid_input(client):
     with pytest.raises(anthropic.BadRequestError):
         client.messages.create(
-            model=MODEL, max_tokens=0, messages=[{"role": "user", "content": "x"}]
+            model=MODEL, max_tokens=-1, messages=[{"role": "user", "content": "x"}]
         )
 
 
@@ -234,8 +243,8 @@ def test_sdk_lists_models_and_resolves_an_alias_to_its_dated_model(client):
                                                       "Claude Haiku 4.5")  # fmt: skip
 
 
-def test_models_page_with_limit_says_there_is_more(url):
-    response = httpx.get(f"{url}/v1/models", params={"limit": 1}, headers=HEADERS)
+def test_models_page_with_limit_says_there_is_more(url, raw):
+    response = raw.get(f"{url}/v1/models", params={"limit": 1}, headers=HEADERS)
     body = response.json()
     assert len(body["data"]) == 1
     assert body["has_more"] is True

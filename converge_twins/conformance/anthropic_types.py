@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic
+from anthropic.pagination import SyncPage, SyncPageCursor
 from anthropic.types import (
     DeletedFile,
     ErrorDetails,
@@ -98,20 +99,12 @@ def check_error(value: Any) -> list[str]:
 
 
 def check_page(item: Any) -> Check:
+    """A list page: the SDK's page model (a cursor page when it carries ``next_page``)."""
+
     def check(value: Any) -> list[str]:
-        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-            return ["(root): not a page ({data: [...], ...})"]
-        problems = []
-        for key in sorted(set(value) - {"data", "has_more", "first_id", "last_id"}):
-            problems.append(f"{key}: not a field of the page")
-        for key in ("first_id", "last_id"):
-            if value.get(key) is not None and not isinstance(value[key], str):
-                problems.append(f"{key}: not a string or null")
-        if not isinstance(value.get("has_more"), bool):
-            problems.append("has_more: not a boolean")
-        for index, entry in enumerate(value["data"]):
-            problems += [f"data[{index}].{p}" for p in check_model(item, entry)]
-        return problems
+        cursor = isinstance(value, dict) and "next_page" in value
+        page = SyncPageCursor[item] if cursor else SyncPage[item]
+        return check_model(page, value)
 
     return check
 

@@ -1,21 +1,28 @@
-"""mock-anthropic: ``POST /v1/messages`` (plain and SSE), ``count_tokens`` and ``GET /v1/models``.
+"""mock-anthropic: the Messages API (plain and streamed), token counting, models, message
+batches and files, as the official SDK expects them.
 
-Wire format as the official SDK expects it: the key in ``x-api-key`` or as a bearer token (any
-key starting ``sk-ant-``, or exactly ``TWIN_ANTHROPIC_API_KEY`` when set), the
-``anthropic-version`` header, errors as
-``{"type": "error", "error": {"type", "message"}, "request_id"}`` with a ``request-id`` header,
-the Message object, and the streaming event sequence ``message_start``, ``content_block_start``,
-``ping``, ``content_block_delta``…, ``content_block_stop``, ``message_delta``, ``message_stop``.
+Wire format: the key in ``x-api-key`` or as a bearer token (any key starting ``sk-ant-``, or
+exactly ``TWIN_ANTHROPIC_API_KEY`` when set), the ``anthropic-version`` header, errors as
+``{"type": "error", "error": {"type", "message"}, "request_id"}``, and on every answer the
+``request-id`` and ``anthropic-organization-id`` headers; the Messages API's answers also carry
+the ``anthropic-ratelimit-*`` headers (:mod:`.ratelimits`).
 
-Replies come from :mod:`converge_twins.mock_anthropic.replies`. Rules from
-``TWIN_ANTHROPIC_RULES`` (a JSON list) always apply; rules posted to ``/_twin/rules`` are tried
-before them and are cleared by ``DELETE /_twin/rules`` and by reset. Token counts are estimated
-as one token per four characters, which is enough for ``max_tokens`` truncation and usage
-numbers to behave.
+Requests are checked as the API checks them (:mod:`.validation`), answered as its contract
+says (:mod:`.compose`: forced tool calls valid against their schema, structured output valid
+against its schema, thinking, prefill, stop sequences, ``max_tokens``), counted and cached as it
+counts and caches (:mod:`.prompt`). Batches (:mod:`.batches`) and files (:mod:`.files`) keep
+their state until a reset; the models are a catalogue (:mod:`.models`).
 
-Answers vary by run seed and by the ``TWIN_ANTHROPIC_VARIABILITY`` setting (``GET|POST
-/_twin/variability``), as :mod:`converge_twins.mock_anthropic.variation` describes; a reset with
-``{"seed": ...}`` restarts that run's stream, a full reset also restores the configured level.
+Replies come from :mod:`.replies`: rules from ``TWIN_ANTHROPIC_RULES`` (a JSON list) always
+apply; rules posted to ``/_twin/rules`` are tried before them and are cleared by ``DELETE
+/_twin/rules`` and by reset. Answers vary by run seed and by ``TWIN_ANTHROPIC_VARIABILITY``
+(``GET|POST /_twin/variability``), as :mod:`.variation` describes; a reset with ``{"seed":
+...}`` restarts that run's stream, a full reset also restores the configured level.
+
+Control routes of its own: ``/_twin/rules``, ``/_twin/variability``, ``GET|POST
+/_twin/ratelimits`` (the limits in effect; ``{"requests_per_minute": 2}`` changes them until a
+reset) and ``POST /_twin/files`` (``{"filename", "content", "mime_type"}``: a downloadable file,
+as a tool would have made).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -36,15 +44,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from converge_twins._bodies import loads
 from converge_twins._determinism import SeedStreams, request_seed
 from converge_twins.control import CONTROL_PREFIX, Twin, build_app, environment
-from converge_twins.mock_anthropic.models import Catalogue
-from converge_twins.mock_anthropic.replies import (
-    Rule,
-    RuleError,
-    analysis_subject,
-    choose_rule,
-    default_reply,
-    parse_rules,
-)
+from converge_twins.mock_anthropic.batches import Batches, parse_requests
+from converge_twins.mock_anthropic.compose import Context, compose, events
+from converge_twins.mock_anthropic.files import Files, upload_fields
+from converge_twins.mock_anthropic.models import Catalogue, Model
+from converge_twins.mock_anthropic.prompt import PromptCache, input_tokens
+from converge_twins.mock_anthropic.ratelimits import RateLimits
+from converge_twins.mock_anthropic.replies import Rule, RuleError, parse_rules
+from converge_twins.mock_anthropic.validation import InvalidRequest, validate
 from converge_twins.mock_anthropic.variation import (
     VARIABILITY_ENV,
     Variation,
@@ -55,24 +62,7 @@ from converge_twins.mock_anthropic.variation import (
 # The SDKs pin newer dated versions over time; any date from the first public one on is accepted.
 VERSION_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 OLDEST_VERSION = "2023-01-01"
-MESSAGE_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "max_tokens",
-        "system",
-        "stop_sequences",
-        "stream",
-        "temperature",
-        "top_p",
-        "top_k",
-        "metadata",
-        "tools",
-        "tool_choice",
-        "thinking",
-        "service_tier",
-    }
-)
+FILES_BETA = "files-api-2025-04-14"
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -81,11 +71,10 @@ ERROR_TYPES = {
     404: "not_found_error",
     413: "request_too_large",
     429: "rate_limit_error",
+    500: "api_error",
     504: "timeout_error",
     529: "overloaded_error",
 }
-# The id of the request being answered, shared by the header and an error body's request_id.
-REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 DEFAULT_MESSAGES = {
     "authentication_error": "invalid x-api-key",
     "not_found_error": "Not found",
@@ -94,75 +83,8 @@ DEFAULT_MESSAGES = {
     "overloaded_error": "Overloaded",
     "api_error": "Internal server error",
 }
-
-
-class InvalidRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
-def block_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content if isinstance(content, list) else []:
-        if isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-        elif isinstance(block, dict) and block.get("type") == "tool_result":
-            parts.append(block_text(block.get("content", "")))
-    return "\n".join(parts)
-
-
-def validate(body: Any) -> None:
-    """Reject what the real API rejects, with its ``field: problem`` messages."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("Input should be a valid dictionary")
-    for field in ("model", "max_tokens", "messages"):
-        if field not in body:
-            raise InvalidRequest(f"{field}: Field required")
-    extra = sorted(set(body) - MESSAGE_FIELDS)
-    if extra:
-        raise InvalidRequest(f"{extra[0]}: Extra inputs are not permitted")
-    if not isinstance(body["model"], str) or not body["model"]:
-        raise InvalidRequest("model: Input should be a valid string")
-    max_tokens = body["max_tokens"]
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-        raise InvalidRequest("max_tokens: Input should be a valid integer")
-    if max_tokens < 1:
-        raise InvalidRequest("max_tokens: Input should be greater than or equal to 1")
-    messages = body["messages"]
-    if not isinstance(messages, list):
-        raise InvalidRequest("messages: Input should be a valid list")
-    if not messages:
-        raise InvalidRequest("messages: at least one message is required")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages.{index}: Input should be a valid dictionary")
-        if message.get("role") not in ("user", "assistant"):
-            raise InvalidRequest(f"messages.{index}.role: Input should be 'user' or 'assistant'")
-        content = message.get("content")
-        if content is None:
-            raise InvalidRequest(f"messages.{index}.content: Field required")
-        if not isinstance(content, str | list):
-            raise InvalidRequest(f"messages.{index}.content: Input should be a valid list")
-        if not content:
-            raise InvalidRequest(f"messages.{index}: all messages must have non-empty content")
-    system = body.get("system")
-    if system is not None and not isinstance(system, str | list):
-        raise InvalidRequest("system: Input should be a valid string")
-    stops = body.get("stop_sequences")
-    if stops is not None and (
-        not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops)
-    ):
-        raise InvalidRequest("stop_sequences: Input should be a valid list of strings")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise InvalidRequest("stream: Input should be a valid boolean")
+# The id of the request being answered, shared by the header and an error body's request_id.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 class AnthropicTwin:
@@ -170,27 +92,40 @@ class AnthropicTwin:
         self.twin = Twin("mock-anthropic", env, self.error_response)
         self.api_key = env.get("TWIN_ANTHROPIC_API_KEY") or None
         self.catalogue = Catalogue(env)
+        self.organization = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mock-anthropic:{self.twin.seed}"))
         raw_rules = env.get("TWIN_ANTHROPIC_RULES") or "[]"
         try:
             self.env_rules = parse_rules(json.loads(raw_rules))
         except (ValueError, RuleError) as exc:
             raise SystemExit(f"mock-anthropic: TWIN_ANTHROPIC_RULES is not usable: {exc}") from exc
         self.posted_rules: list[Rule] = []
-        self.twin.on_reset(self.posted_rules.clear)
         try:
             self.configured_variability = variability_from(env)
+            batch_seconds = float(env.get("TWIN_ANTHROPIC_BATCH_SECONDS") or 0)
+            self.limits = RateLimits(env)
         except ValueError as exc:
-            raise SystemExit(f"mock-anthropic: {VARIABILITY_ENV}: {exc}") from exc
+            raise SystemExit(f"mock-anthropic: {VARIABILITY_ENV} or a limit: {exc}") from exc
         self.variability = self.configured_variability
         self.seed_streams = SeedStreams(self.twin.seed)
         self.unseeded = SeedStreams(self.twin.seed, capacity=1)  # one stream: no run seed
-        self.twin.on_reset(self.reset_variation)
+        self.cache = PromptCache()
+        self.batches = Batches(batch_seconds)
+        self.files = Files()
+        self.twin.on_reset(self.reset)
         self.twin.on_seed_reset(self.seed_streams.forget)
 
-    def reset_variation(self) -> None:
+    def reset(self) -> None:
+        self.posted_rules.clear()
         self.variability = self.configured_variability
         self.seed_streams.clear()
         self.unseeded.clear()
+        self.cache.clear()
+        self.batches.clear()
+        self.files.clear()
+        self.limits.reset(self.now())
+
+    def now(self) -> float:
+        return self.twin.clock.now().timestamp()
 
     def variation(self, seed: str | None) -> Variation | None:
         """The draws for one answer: the run seed's stream, the twin's own, or none at all."""
@@ -200,7 +135,7 @@ class AnthropicTwin:
             return Variation(self.unseeded.stream(""), self.variability)
         return None
 
-    # errors ------------------------------------------------------------------------------
+    # errors and headers --------------------------------------------------------------------
 
     def request_id(self) -> str:
         """This request's id (the same in the header and an error's body)."""
@@ -210,15 +145,28 @@ class AnthropicTwin:
             REQUEST_ID.set(current)
         return current
 
-    def error_response(self, status: int, path: str, message: str | None) -> Response:
+    def error_body(
+        self, status: int, message: str | None, code: str | None = None
+    ) -> dict[str, Any]:
         kind = ERROR_TYPES.get(status, "api_error")
-        request_id = self.request_id()
-        body = {
-            "type": "error",
-            "error": {"type": kind, "message": message or DEFAULT_MESSAGES.get(kind, kind)},
-            "request_id": request_id,
+        error: dict[str, Any] = {
+            "type": kind,
+            "message": message or DEFAULT_MESSAGES.get(kind, kind),
         }
-        return JSONResponse(body, status_code=status, headers={"request-id": request_id})
+        if code is not None:
+            error["details"] = {"error_code": code}
+        return {"type": "error", "error": error, "request_id": self.request_id()}
+
+    def error_response(self, status: int, path: str, message: str | None) -> Response:
+        headers = {"request-id": self.request_id()}
+        if status == 429:
+            headers.update(self.limits.headers(self.now()))
+            headers["retry-after"] = "1"
+        return JSONResponse(self.error_body(status, message), status_code=status, headers=headers)
+
+    def refusal(self, exc: InvalidRequest) -> Response:
+        body = self.error_body(exc.status, exc.message, exc.code)
+        return JSONResponse(body, status_code=exc.status, headers={"request-id": self.request_id()})
 
     def check_headers(self, request: Request) -> Response | None:
         # Newer SDKs send the key as a bearer token; the API takes either header.
@@ -240,192 +188,145 @@ class AnthropicTwin:
             )
         return None
 
-    async def read_request(self, request: Request) -> dict[str, Any]:
+    async def json_body(self, request: Request) -> Any:
         try:
-            body = loads(await request.body())
+            return loads(await request.body())
         except ValueError as exc:
             raise InvalidRequest(
                 "There was an error parsing the body of your request, no JSON object found"
             ) from exc
-        validate(body)
-        model = body["model"]
-        if self.catalogue.get(model) is None:
-            raise InvalidRequest(f"model: {model}", 404)
-        return dict(body)
 
-    # the Messages API --------------------------------------------------------------------
+    def model_of(self, body: Any) -> Model | None:
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return None
+        return self.catalogue.get(body["model"])
 
-    def compose(self, body: dict[str, Any], seed: str | None = None) -> dict[str, Any]:
-        """The finished Message for a request (the stream splits its one content block)."""
-        system = block_text(body.get("system") or "")
-        texts = [block_text(message["content"]) for message in body["messages"]]
-        prompt = "\n".join([system, *texts]) if system else "\n".join(texts)
-        last_user = next(
-            (
-                block_text(message["content"])
-                for message in reversed(body["messages"])
-                if message["role"] == "user"
-            ),
-            texts[-1],
+    def checked(self, body: Any, *, counting: bool = False) -> tuple[dict[str, Any], Model]:
+        """The body of a Messages (or counting) request, validated; InvalidRequest if not."""
+        model = self.model_of(body)
+        validate(body, model, counting=counting)
+        if model is None:
+            raise InvalidRequest(f"model: {body['model']}", 404)
+        self.files_exist(body)
+        return dict(body), model
+
+    def files_exist(self, body: dict[str, Any]) -> None:
+        for index, message in enumerate(body.get("messages") or []):
+            for number, block in enumerate(
+                message.get("content") if isinstance(message.get("content"), list) else []
+            ):
+                source = block.get("source") if isinstance(block, dict) else None
+                if (
+                    isinstance(source, dict)
+                    and source.get("type") == "file"
+                    and self.files.get(str(source.get("file_id")), self.twin.clock.now()) is None
+                ):
+                    raise InvalidRequest(
+                        f"messages.{index}.content.{number}.source.file_id: file "
+                        f"{source.get('file_id')!r} not found",
+                        404,
+                    )
+
+    # the Messages API ----------------------------------------------------------------------
+
+    def answer(self, body: dict[str, Any], model: Model, seed: str | None) -> dict[str, Any]:
+        context = Context(
+            [*self.posted_rules, *self.env_rules],
+            self.variation(seed),
+            self.twin.ids.prefixed,
+            self.twin.seed,
         )
-        tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
-        raw_choice = body.get("tool_choice")
-        choice: dict[str, Any] = raw_choice if isinstance(raw_choice, dict) else {}
-        offers_tools = bool(tools) and choice.get("type") != "none"
-        rule = choose_rule([*self.posted_rules, *self.env_rules], prompt, offers_tools)
-        if rule is not None and rule.tool_input is not None:
-            forced = choice.get("name") if choice.get("type") == "tool" else None
-            name = rule.tool or forced or str(tools[0].get("name", "tool"))
-            block: dict[str, Any] = {
-                "type": "tool_use",
-                "id": self.twin.ids.prefixed("toolu_01", 22),
-                "name": name,
-                "input": rule.tool_input,
-            }
-            output_tokens = estimate_tokens(json.dumps(rule.tool_input))
-            stop_reason, stop_sequence = "tool_use", None
-        else:
-            text = rule.reply if rule is not None and rule.reply is not None else None
-            if text is None:
-                text = default_reply(analysis_subject(last_user), self.variation(seed))
-            stop_reason, stop_sequence = "end_turn", None
-            for stop in body.get("stop_sequences") or []:
-                cut = text.find(stop)
-                if cut >= 0:
-                    text, stop_reason, stop_sequence = text[:cut], "stop_sequence", stop
-                    break
-            if estimate_tokens(text) > body["max_tokens"]:
-                text, stop_reason = text[: body["max_tokens"] * 4], "max_tokens"
-                stop_sequence = None
-            block = {"type": "text", "text": text}
-            output_tokens = estimate_tokens(text) if text else 0
-        return {
-            "id": self.twin.ids.prefixed("msg_01", 22),
-            "type": "message",
-            "role": "assistant",
-            "model": body["model"],
-            "content": [block],
-            "stop_reason": stop_reason,
-            "stop_sequence": stop_sequence,
-            "usage": {
-                "input_tokens": estimate_tokens(prompt),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": output_tokens,
-                "service_tier": "standard",
-            },
-        }
+        use = self.cache.use(model.id, body, self.now(), model.min_cacheable_tokens)
+        message = compose(body, context, use)
+        self.limits.spend_output(message["usage"]["output_tokens"])
+        return message
+
+    def admitted(self, body: dict[str, Any]) -> Response | None:
+        wait = self.limits.admit(input_tokens(body), self.now())
+        if not wait:
+            return None
+        response = self.error_response(429, "/v1/messages", None)
+        response.headers["retry-after"] = str(max(1, math.ceil(wait)))
+        return response
 
     async def messages(self, request: Request) -> Response:
         refused = self.check_headers(request)
         if refused is not None:
             return refused
         try:
-            body = await self.read_request(request)
+            body, model = self.checked(await self.json_body(request))
+            limited = self.admitted(body)
+            if limited is not None:
+                return limited
+            message = self.answer(body, model, request_seed(request.headers.items()))
         except InvalidRequest as exc:
-            return self.error_response(exc.status, request.url.path, exc.message)
-        message = self.compose(body, request_seed(request.headers.items()))
-        request_id = self.request_id()
+            return self.refusal(exc)
+        headers = {"request-id": self.request_id()}
         if not body.get("stream"):
-            return JSONResponse(message, headers={"request-id": request_id})
+            return JSONResponse(message, headers=headers)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for event in events(message):
+                yield event
+
         return StreamingResponse(
-            self.events(message),
+            stream(),
             media_type="text/event-stream; charset=utf-8",
-            headers={"request-id": request_id, "cache-control": "no-cache"},
+            headers={**headers, "cache-control": "no-cache"},
         )
-
-    async def events(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
-        def event(name: str, data: dict[str, Any]) -> bytes:
-            return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-        usage = message["usage"]
-        start = {
-            **message,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {**usage, "output_tokens": 1},
-        }
-        yield event("message_start", {"type": "message_start", "message": start})
-        block = message["content"][0]
-        # A tool call starts with an empty input and streams its JSON in pieces, as the API does.
-        if block["type"] == "tool_use":
-            opening, whole = {**block, "input": {}}, json.dumps(block["input"])
-            delta_type, delta_field = "input_json_delta", "partial_json"
-        else:
-            opening, whole = {"type": "text", "text": ""}, block["text"]
-            delta_type, delta_field = "text_delta", "text"
-        yield event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": opening},
-        )
-        yield event("ping", {"type": "ping"})
-        for piece in chunks(whole):
-            yield event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": delta_type, delta_field: piece},
-                },
-            )
-        yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        yield event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {
-                    "stop_reason": message["stop_reason"],
-                    "stop_sequence": message["stop_sequence"],
-                },
-                "usage": {"output_tokens": usage["output_tokens"]},
-            },
-        )
-        yield event("message_stop", {"type": "message_stop"})
 
     async def count_tokens(self, request: Request) -> Response:
         refused = self.check_headers(request)
         if refused is not None:
             return refused
         try:
-            body = loads(await request.body())
-            if not isinstance(body, dict) or "messages" not in body or "model" not in body:
-                raise InvalidRequest("messages: Field required")
-            validate({**body, "max_tokens": 1})
-        except ValueError:
-            return self.error_response(400, request.url.path, "Invalid JSON body")
+            body, _ = self.checked(await self.json_body(request), counting=True)
+            limited = self.admitted({**body, "messages": []})
+            if limited is not None:
+                return limited
+            return JSONResponse({"input_tokens": input_tokens(body)})
         except InvalidRequest as exc:
-            return self.error_response(exc.status, request.url.path, exc.message)
-        texts = [block_text(m["content"]) for m in body["messages"]]
-        system = block_text(body.get("system") or "")
-        prompt = "\n".join([system, *texts]) if system else "\n".join(texts)
-        return JSONResponse({"input_tokens": estimate_tokens(prompt)})
+            return self.refusal(exc)
 
-    # models ------------------------------------------------------------------------------
+    # models --------------------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
         refused = self.check_headers(request)
         if refused is not None:
             return refused
+        try:
+            page = self.page([m.info() for m in self.catalogue.models], request)
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+        return JSONResponse(page)
+
+    def page(self, items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
+        """A page of ``items`` by ``limit``, ``after_id`` and ``before_id`` (newest first)."""
         query = request.query_params
-        models = [model.info() for model in self.catalogue.models]
-        ids = [model["id"] for model in models]
-        if query.get("after_id") in ids:
-            models = models[ids.index(query["after_id"]) + 1 :]
-        elif query.get("before_id") in ids:
-            models = models[: ids.index(query["before_id"])]
+        ids = [item["id"] for item in items]
         limit_text = query.get("limit", "20")
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
-            return self.error_response(400, request.url.path, "limit: must be from 1 to 1000")
-        page = models[: int(limit_text)]
-        return JSONResponse(
-            {
-                "data": page,
-                "has_more": len(models) > len(page),
-                "first_id": page[0]["id"] if page else None,
-                "last_id": page[-1]["id"] if page else None,
-            }
-        )
+            raise InvalidRequest(
+                "limit: Input should be greater than or equal to 1 and less than or equal to 1000"
+            )
+        limit = int(limit_text)
+        if query.get("after_id") in ids:
+            items = items[ids.index(query["after_id"]) + 1 :]
+            page = items[:limit]
+            more = len(items) > limit
+        elif query.get("before_id") in ids:
+            items = items[: ids.index(query["before_id"])]
+            page = items[-limit:]
+            more = len(items) > limit
+        else:
+            page = items[:limit]
+            more = len(items) > limit
+        return {
+            "data": page,
+            "has_more": more,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        }
 
     async def get_model(self, request: Request) -> Response:
         refused = self.check_headers(request)
@@ -437,7 +338,184 @@ class AnthropicTwin:
             return self.error_response(404, request.url.path, f"model: {wanted}")
         return JSONResponse(model.info())
 
-    # control -----------------------------------------------------------------------------
+    # message batches -----------------------------------------------------------------------
+
+    def settle(self, request: Request) -> None:
+        base = str(request.base_url).rstrip("/")
+        now = self.twin.clock.now()
+        for batch in list(self.batches.batches.values()):
+            self.batches.settle(batch, now, self.batch_answer, self.batch_error, base)
+
+    def batch_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        body, model = self.checked(params)
+        message = self.answer(body, model, None)
+        message["usage"]["service_tier"] = "batch"
+        return message
+
+    def batch_error(self, exc: InvalidRequest) -> dict[str, Any]:
+        return self.error_body(exc.status, exc.message, exc.code)
+
+    def batch_or_404(self, request: Request) -> Any:
+        batch = self.batches.get(request.path_params["batch_id"])
+        if batch is None:
+            raise InvalidRequest(
+                f"message_batch_id: no batch {request.path_params['batch_id']!r}", 404
+            )
+        return batch
+
+    async def batches_root(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            if request.method == "POST":
+                requests = parse_requests(await self.json_body(request))
+                batch = self.batches.create(
+                    self.twin.ids.prefixed("msgbatch_01", 22), self.twin.clock.now(), requests
+                )
+                return JSONResponse(batch.describe())
+            self.settle(request)
+            items = [batch.describe() for batch in self.batches.newest_first()]
+            return JSONResponse(self.page(items, request))
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+
+    async def batch(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            batch = self.batch_or_404(request)
+            if request.method == "DELETE":
+                if batch.status != "ended":
+                    raise InvalidRequest(
+                        f"Batch {batch.id} cannot be deleted while it is in progress: cancel "
+                        "it first."
+                    )
+                del self.batches.batches[batch.id]
+                return JSONResponse({"id": batch.id, "type": "message_batch_deleted"})
+            self.settle(request)
+            return JSONResponse(batch.describe())
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+
+    async def cancel_batch(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            batch = self.batch_or_404(request)
+            # Cancelling an ended batch changes nothing (its results stand).
+            if batch.status == "in_progress":
+                batch.status = "canceling"
+                batch.cancel_initiated_at = self.twin.clock.now()
+            return JSONResponse(batch.describe())
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+
+    async def batch_results(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            batch = self.batch_or_404(request)
+            self.settle(request)
+            if batch.status != "ended":
+                raise InvalidRequest(f"Batch {batch.id} has not ended: no results yet.", 404)
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+        return Response(
+            self.batches.jsonl(batch),
+            media_type="application/x-jsonl",
+            headers={"request-id": self.request_id()},
+        )
+
+    # files ---------------------------------------------------------------------------------
+
+    def file_or_404(self, request: Request) -> Any:
+        file_id = request.path_params["file_id"]
+        found = self.files.get(file_id, self.twin.clock.now())
+        if found is None:
+            raise InvalidRequest(f"File not found: {file_id}", 404)
+        return found
+
+    async def files_root(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            if request.method == "POST":
+                filename, mime, content, expiry = upload_fields(
+                    await request.body(), request.headers.get("content-type", "")
+                )
+                stored = self.files.add(
+                    self.twin.ids.prefixed("file_011C", 22),
+                    filename,
+                    mime,
+                    content,
+                    self.twin.clock.now(),
+                    expires_in=expiry,
+                )
+                return JSONResponse(stored.describe())
+            return JSONResponse(self.files_page(request))
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+
+    def files_page(self, request: Request) -> dict[str, Any]:
+        files = [f.describe() for f in self.files.live(self.twin.clock.now())]
+        wanted = request.query_params.getlist("ids")
+        if wanted:
+            files = [f for f in files if f["id"] in wanted]
+        if FILES_BETA in request.headers.get("anthropic-beta", ""):
+            return self.page(files, request)
+        limit_text = request.query_params.get("limit", "20")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+            raise InvalidRequest(
+                "limit: Input should be greater than or equal to 1 and less than or equal to 1000"
+            )
+        cursor = request.query_params.get("page")
+        ids = [f["id"] for f in files]
+        if cursor:
+            if cursor not in ids:
+                raise InvalidRequest(f"page: unknown page cursor {cursor!r}")
+            files = files[ids.index(cursor) + 1 :]
+        limit = int(limit_text)
+        page = files[:limit]
+        return {"data": page, "next_page": page[-1]["id"] if len(files) > limit else None}
+
+    async def file(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            stored = self.file_or_404(request)
+            if request.method == "DELETE":
+                del self.files.files[stored.id]
+                return JSONResponse({"id": stored.id, "type": "file_deleted"})
+            return JSONResponse(stored.describe())
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+
+    async def file_content(self, request: Request) -> Response:
+        refused = self.check_headers(request)
+        if refused is not None:
+            return refused
+        try:
+            stored = self.file_or_404(request)
+            if not stored.downloadable:
+                raise InvalidRequest(
+                    f"File {stored.id} is not downloadable: only files created by a tool can "
+                    "be downloaded.",
+                    400,
+                    "file_not_downloadable",
+                )
+        except InvalidRequest as exc:
+            return self.refusal(exc)
+        return Response(
+            stored.content, media_type=stored.mime_type, headers={"request-id": self.request_id()}
+        )
+
+    # control -------------------------------------------------------------------------------
 
     async def rules(self, request: Request) -> Response:
         if request.method == "POST":
@@ -466,31 +544,61 @@ class AnthropicTwin:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"level": self.variability, "configured": self.configured_variability})
 
+    async def ratelimits(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                changed = RateLimits.parse(loads(await request.body() or b"{}"))
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            self.limits.set({**self.limits.limits, **changed}, self.now())
+        return JSONResponse({"limits": self.limits.limits, "configured": self.limits.configured})
+
+    async def make_file(self, request: Request) -> Response:
+        try:
+            spec = loads(await request.body() or b"{}")
+            if not isinstance(spec, dict) or not isinstance(spec.get("content"), str):
+                raise ValueError('send {"filename", "content" (text), "mime_type"?}')
+            filename = str(spec.get("filename") or "output.txt")
+            mime = str(spec.get("mime_type") or "text/plain")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        stored = self.files.add(
+            self.twin.ids.prefixed("file_011C", 22),
+            filename,
+            mime,
+            spec["content"].encode(),
+            self.twin.clock.now(),
+            downloadable=True,
+        )
+        return JSONResponse(stored.describe(), status_code=201)
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/messages/batches", self.batches_root, methods=["GET", "POST"]),
+            Route("/v1/messages/batches/{batch_id}", self.batch, methods=["GET", "DELETE"]),
+            Route("/v1/messages/batches/{batch_id}/cancel", self.cancel_batch, methods=["POST"]),
+            Route("/v1/messages/batches/{batch_id}/results", self.batch_results, methods=["GET"]),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/models/{model_id}", self.get_model, methods=["GET"]),
+            Route("/v1/files", self.files_root, methods=["GET", "POST"]),
+            Route("/v1/files/{file_id}", self.file, methods=["GET", "DELETE"]),
+            Route("/v1/files/{file_id}/content", self.file_content, methods=["GET"]),
+        ]
+
+    def control(self) -> list[BaseRoute]:
+        return [
+            Route("/rules", self.rules, methods=["GET", "POST", "DELETE"]),
+            Route("/variability", self.variability_level, methods=["GET", "POST"]),
+            Route("/ratelimits", self.ratelimits, methods=["GET", "POST"]),
+            Route("/files", self.make_file, methods=["POST"]),
         ]
 
 
-def chunks(text: str, size: int = 24) -> list[str]:
-    """Stream pieces cut after whitespace near ``size`` characters, as a tokenizer roughly would."""
-    pieces: list[str] = []
-    start = 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        space = text.rfind(" ", start + 1, end)
-        if end < len(text) and space > start:
-            end = space + 1
-        pieces.append(text[start:end])
-        start = end
-    return pieces
-
-
 class ResponseHeaders:
-    """Every answer of the API (not of the control plane) carries its ``request-id``."""
+    """Every answer of the API carries its ``request-id`` and the organization's id; the
+    Messages API's also carry the rate limits in effect."""
 
     def __init__(self, app: ASGIApp, twin: AnthropicTwin) -> None:
         self.app = app
@@ -501,12 +609,17 @@ class ResponseHeaders:
             await self.app(scope, receive, send)
             return
         token = REQUEST_ID.set(None)
+        limited = scope["path"].startswith("/v1/messages")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 if "request-id" not in headers:
                     headers["request-id"] = self.twin.request_id()
+                headers["anthropic-organization-id"] = self.twin.organization
+                if limited and "anthropic-ratelimit-requests-limit" not in headers:
+                    for name, value in self.twin.limits.headers(self.twin.now()).items():
+                        headers[name] = value
             await send(message)
 
         try:
@@ -520,9 +633,7 @@ def create_app(env: Mapping[str, str] | None = None) -> ASGIApp:
     return build_app(
         twin.twin,
         twin.routes(),
-        [
-            Route("/rules", twin.rules, methods=["GET", "POST", "DELETE"]),
-            Route("/variability", twin.variability_level, methods=["GET", "POST"]),
-        ],
+        twin.control(),
         lambda app: ResponseHeaders(app, twin),
+        state=twin,
     )

@@ -86,23 +86,67 @@ def _model(model_id: str, name: str, day: str, line: str, **traits: Any) -> Mode
 
 # Newest first, as the API lists them; an alias is answered as the dated model it names.
 CATALOGUE: list[Model] = [
-    _model("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17", "sonnet",
-           effort=True, adaptive=True),
-    _model("claude-opus-4-6", "Claude Opus 4.6", "2026-02-05", "opus",
-           max_tokens=128_000, effort=True, adaptive=True, min_cacheable_tokens=4096),
-    _model("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-01", "opus",
-           effort=True, min_cacheable_tokens=4096, aliases=("claude-opus-4-5",)),
-    _model("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01", "haiku",
-           min_cacheable_tokens=4096, aliases=("claude-haiku-4-5",)),
-    _model("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29", "sonnet",
-           aliases=("claude-sonnet-4-5",)),
-    _model("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05", "opus",
-           max_tokens=32_000, aliases=("claude-opus-4-1",)),
-    _model("claude-opus-4-20250514", "Claude Opus 4", "2025-05-14", "opus",
-           max_tokens=32_000, aliases=("claude-opus-4-0",)),
-    _model("claude-sonnet-4-20250514", "Claude Sonnet 4", "2025-05-14", "sonnet",
-           aliases=("claude-sonnet-4-0",)),
-]  # fmt: skip
+    _model(
+        "claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17", "sonnet", effort=True, adaptive=True
+    ),
+    _model(
+        "claude-opus-4-6",
+        "Claude Opus 4.6",
+        "2026-02-05",
+        "opus",
+        max_tokens=128_000,
+        effort=True,
+        adaptive=True,
+        min_cacheable_tokens=4096,
+    ),
+    _model(
+        "claude-opus-4-5-20251101",
+        "Claude Opus 4.5",
+        "2025-11-01",
+        "opus",
+        effort=True,
+        min_cacheable_tokens=4096,
+        aliases=("claude-opus-4-5",),
+    ),
+    _model(
+        "claude-haiku-4-5-20251001",
+        "Claude Haiku 4.5",
+        "2025-10-01",
+        "haiku",
+        min_cacheable_tokens=4096,
+        aliases=("claude-haiku-4-5",),
+    ),
+    _model(
+        "claude-sonnet-4-5-20250929",
+        "Claude Sonnet 4.5",
+        "2025-09-29",
+        "sonnet",
+        aliases=("claude-sonnet-4-5",),
+    ),
+    _model(
+        "claude-opus-4-1-20250805",
+        "Claude Opus 4.1",
+        "2025-08-05",
+        "opus",
+        max_tokens=32_000,
+        aliases=("claude-opus-4-1",),
+    ),
+    _model(
+        "claude-opus-4-20250514",
+        "Claude Opus 4",
+        "2025-05-14",
+        "opus",
+        max_tokens=32_000,
+        aliases=("claude-opus-4-0",),
+    ),
+    _model(
+        "claude-sonnet-4-20250514",
+        "Claude Sonnet 4",
+        "2025-05-14",
+        "sonnet",
+        aliases=("claude-sonnet-4-0",),
+    ),
+]
 
 
 class Catalogue:
@@ -111,15 +155,21 @@ class Catalogue:
         known = {name for model in CATALOGUE for name in (model.id, *model.aliases)}
         newest = CATALOGUE[0]
         added = [
-            Model(model_id, model_id, EPOCH, newest.line, newest.max_input_tokens,
-                  newest.max_tokens, newest.effort, newest.adaptive)
+            Model(
+                model_id,
+                model_id,
+                EPOCH,
+                newest.line,
+                newest.max_input_tokens,
+                newest.max_tokens,
+                newest.effort,
+                newest.adaptive,
+            )
             for model_id in extra
             if model_id and model_id not in known
-        ]  # fmt: skip
+        ]
         self.models = [*added, *CATALOGUE]
-        self._by_id = {
-            name: model for model in self.models for name in (model.id, *model.aliases)
-        }
+        self._by_id = {name: model for model in self.models for name in (model.id, *model.aliases)}
 
     def get(self, model_id: str) -> Model | None:
         return self._by_id.get(model_id)
