@@ -381,6 +381,36 @@ def test_reset_empties_tables_and_users(url, supabase):
     assert supabase.table("t").insert({"v": 2}).execute().data[0]["id"] == 1
 
 
+def test_a_snapshot_restores_rows_users_mail_and_settings_in_place(url, supabase):
+    supabase.table("t").insert({"v": 1}).execute()
+    httpx.patch(f"{url}/_twin/supabase/project", json={"auth": {"mailer_autoconfirm": False}})
+    httpx.post(
+        f"{url}/auth/v1/signup",
+        json={"email": "kept@example.com", "password": "secret123"},
+        headers={"apikey": ANON},
+    )
+    taken = httpx.post(f"{url}/_twin/snapshots", json={"name": "seeded"})
+    assert taken.status_code == 201
+    supabase.table("t").insert({"v": 2}).execute()
+    httpx.post(
+        f"{url}/auth/v1/signup",
+        json={"email": "later@example.com", "password": "secret123"},
+        headers={"apikey": ANON},
+    )
+    httpx.patch(f"{url}/_twin/supabase/project", json={"auth": {"disable_signup": True}})
+    restored = httpx.post(f"{url}/_twin/snapshots/seeded/restore")
+    assert restored.json()["restored"] is True
+    assert [row["v"] for row in supabase.table("t").select("v").execute().data] == [1]
+    assert supabase.table("t").insert({"v": 3}).execute().data[0]["id"] == 2
+    admin = {"apikey": SERVICE, "Authorization": f"Bearer {SERVICE}"}
+    users = httpx.get(f"{url}/auth/v1/admin/users", headers=admin).json()["users"]
+    assert [user["email"] for user in users] == ["kept@example.com"]
+    mail = httpx.get(f"{url}/_twin/supabase/messages").json()["messages"]
+    assert [message["to"] for message in mail] == ["kept@example.com"]
+    auth = httpx.get(f"{url}/_twin/supabase/project").json()["auth"]
+    assert (auth["mailer_autoconfirm"], auth["disable_signup"]) == (False, False)
+
+
 def test_fault_on_rest_answers_a_postgrest_body(url):
     httpx.post(f"{url}/_twin/faults", json={"path": "/rest/v1/", "status": 503})
     endpoint, headers = rest(url, "t")

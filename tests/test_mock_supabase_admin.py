@@ -210,11 +210,58 @@ def test_generate_link_sends_nothing_and_the_link_works(admin, supabase_url, kin
     assert "access_token=" in followed.headers["location"]
 
 
+def test_a_magic_link_for_an_unknown_address_signs_it_up(admin):
+    generated = admin.generate_link({"type": "magiclink", "email": "new@example.com"})
+    assert generated.properties.verification_type == "signup"
+    assert generated.user.email == "new@example.com"
+    assert generated.user.email_confirmed_at is None
+
+
 def test_generate_link_for_an_unknown_user(supabase_url):
     response = raw(
-        supabase_url, "POST", "/admin/generate_link", {"type": "magiclink", "email": "no@x.io"}
+        supabase_url, "POST", "/admin/generate_link", {"type": "recovery", "email": "no@x.io"}
     )
     assert (response.status_code, response.json()["error_code"]) == (404, "user_not_found")
+    unknown = raw(supabase_url, "POST", "/admin/generate_link", {"type": "x", "email": "a@x.io"})
+    assert (unknown.status_code, unknown.json()["msg"]) == (
+        400,
+        "Invalid email action link type requested: x",
+    )
+
+
+def test_a_signup_link_for_an_unconfirmed_user_merges_the_metadata(admin):
+    admin.generate_link(
+        {
+            "type": "signup",
+            "email": "again@example.com",
+            "password": PASSWORD,
+            "options": {"data": {"plan": "free"}},
+        }
+    )
+    again = admin.generate_link(
+        {
+            "type": "signup",
+            "email": "again@example.com",
+            "password": PASSWORD,
+            "options": {"data": {"team": "blue"}},
+        }
+    )
+    metadata = again.user.user_metadata
+    assert (metadata["plan"], metadata["team"], metadata["email_verified"]) == (
+        "free",
+        "blue",
+        False,
+    )
+
+
+@pytest.mark.parametrize("kind", ["email_change_current", "email_change_new"])
+def test_email_change_links_name_their_own_type(admin, kind):
+    admin.create_user({"email": "old@example.com", "email_confirm": True})
+    generated = admin.generate_link(
+        {"type": kind, "email": "old@example.com", "new_email": "new@example.com"}
+    )
+    assert generated.properties.verification_type == kind
+    assert generated.user.new_email == "new@example.com"
 
 
 def test_admin_sign_out_ends_the_user_sessions(admin, supabase_url):

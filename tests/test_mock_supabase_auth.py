@@ -625,8 +625,58 @@ def test_settings_and_health(supabase_url):
     assert health["name"] == "GoTrue"
 
 
-def test_operations_the_twin_lacks_answer_501_naming_themselves(supabase_url):
-    response = auth_post(supabase_url, "/sso", {"domain": "example.com"})
-    assert response.status_code == 501
-    assert response.headers["x-sb-error-code"] == "not_implemented"
-    assert "POST /auth/v1/sso" in response.json()["msg"]
+def test_grants_the_twin_lacks_answer_501_naming_themselves(supabase_url):
+    with pytest.raises(AuthApiError) as lacking:
+        client(supabase_url).auth.sign_in_with_id_token({"provider": "google", "token": "x.y.z"})
+    assert (lacking.value.status, lacking.value.code) == (501, "not_implemented")
+    assert "grant_type=id_token" in lacking.value.message
+
+
+# features a new project has off ------------------------------------------------------------
+
+
+def test_single_sign_on_is_off_as_in_a_new_project(supabase_url):
+    with pytest.raises(AuthApiError) as off:
+        client(supabase_url).auth.sign_in_with_sso({"domain": "example.com"})
+    assert (off.value.status, off.value.code, off.value.message) == (
+        404,
+        "saml_provider_disabled",
+        "SAML 2.0 is disabled",
+    )
+    metadata = httpx.get(f"{supabase_url}/auth/v1/saml/metadata", headers={"apikey": ANON})
+    assert metadata.headers["x-sb-error-code"] == "saml_provider_disabled"
+
+
+def test_admin_endpoints_of_features_that_are_off_authenticate_first(supabase_url):
+    admin = {"apikey": SERVICE, "Authorization": f"Bearer {SERVICE}"}
+    for path, code in [
+        ("/admin/sso/providers", "saml_provider_disabled"),
+        ("/admin/oauth/clients", "feature_disabled"),
+        ("/admin/custom-providers", "feature_disabled"),
+    ]:
+        response = httpx.get(f"{supabase_url}/auth/v1{path}", headers=admin)
+        assert (response.status_code, response.json()["error_code"]) == (404, code), path
+        anonymous = httpx.get(f"{supabase_url}/auth/v1{path}", headers={"apikey": ANON})
+        assert anonymous.status_code == 401, path
+    servers = httpx.post(f"{supabase_url}/auth/v1/oauth/token", headers={"apikey": ANON})
+    assert servers.json()["msg"] == "OAuth server is disabled"
+
+
+def test_linking_an_identity_is_off_as_in_a_new_project(supabase_url):
+    auth = client(supabase_url).auth
+    auth.sign_up({"email": "link@example.com", "password": PASSWORD})
+    with pytest.raises(AuthApiError) as off:
+        auth.link_identity({"provider": "github"})
+    assert (off.value.status, off.value.code) == (404, "manual_linking_disabled")
+
+
+def test_oauth_providers_are_off_and_their_redirects_need_no_key(supabase_url):
+    started = client(supabase_url).auth.sign_in_with_oauth({"provider": "github"})
+    response = httpx.get(started.url)
+    assert (response.status_code, response.json()["msg"]) == (
+        400,
+        "Unsupported provider: provider is not enabled",
+    )
+    callback = httpx.get(f"{supabase_url}/auth/v1/callback?code=x")
+    assert callback.status_code == 302
+    assert "error_code=bad_oauth_callback" in callback.headers["location"]

@@ -66,6 +66,7 @@ __all__ = [
 SUITES: dict[str, str] = {
     "anthropic": "converge_twins.conformance.anthropic:SUITE",
     "stripe": "converge_twins.conformance.stripe:SUITE",
+    "supabase": "converge_twins.conformance.supabase:SUITE",
 }
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 

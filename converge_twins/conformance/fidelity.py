@@ -67,6 +67,16 @@ SOURCES: list[Source] = [
         {"TWIN_SEED": "fidelity"},
     ),
     Source(
+        "supabase",
+        {"supabase": TWIN_APPS["supabase"]},
+        "converge_twins.conformance.supabase:fidelity",
+        {
+            "TWIN_SEED": "fidelity",
+            "JWT_SECRET": "conformance-secret-that-is-at-least-32-characters",
+            "TWIN_SUPABASE_PROJECT": "converge_twins.conformance:supabase_project.yaml",
+        },
+    ),
+    Source(
         "control plane",
         TWIN_APPS,
         "converge_twins.conformance.control_plane:fidelity",

@@ -25,12 +25,9 @@ from converge_twins.control import Twin, build_app, environment
 from converge_twins.mock_supabase.auth import GoTrue
 from converge_twins.mock_supabase.auth_admin import GoTrueAdmin
 from converge_twins.mock_supabase.auth_codes import OneTimeCodes
-from converge_twins.mock_supabase.auth_errors import (
-    AuthError,
-    auth_error_response,
-    not_implemented,
-)
+from converge_twins.mock_supabase.auth_errors import AuthError, auth_error_response
 from converge_twins.mock_supabase.auth_mfa import MultiFactor
+from converge_twins.mock_supabase.auth_off import FeaturesOff
 from converge_twins.mock_supabase.auth_settings import AuthSettings, SettingsError
 from converge_twins.mock_supabase.auth_signin import SignIn
 from converge_twins.mock_supabase.auth_user import UserEndpoints
@@ -101,37 +98,9 @@ def error_response(status: int, path: str, message: str | None) -> Response:
 
 
 REST_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS", "TRACE", "CONNECT"]
-# Operations of GoTrue's API the twin does not have: they answer 501 naming themselves.
-UNSUPPORTED_AUTH: list[tuple[str, list[str]]] = [
-    ("/authorize", ["GET"]),
-    ("/callback", ["GET", "POST"]),
-    ("/user/identities/authorize", ["GET"]),
-    ("/user/identities/{identity_id}", ["DELETE"]),
-    ("/user/oauth/grants", ["GET", "DELETE"]),
-    ("/sso", ["POST"]),
-    ("/saml/metadata", ["GET"]),
-    ("/saml/acs", ["POST"]),
-    ("/admin/sso/providers", ["GET", "POST"]),
-    ("/admin/sso/providers/{provider_id}", ["GET", "PUT", "DELETE"]),
-    ("/admin/oauth/clients", ["GET", "POST"]),
-    ("/admin/oauth/clients/{client_id}", ["GET", "PUT", "DELETE"]),
-    ("/admin/oauth/clients/{client_id}/regenerate_secret", ["POST"]),
-    ("/admin/custom-providers", ["GET", "POST"]),
-    ("/admin/custom-providers/{identifier}", ["GET", "PUT", "DELETE"]),
-    ("/oauth/clients/register", ["POST"]),
-    ("/oauth/token", ["POST"]),
-    ("/oauth/authorize", ["GET"]),
-    ("/oauth/authorizations/{authorization_id}", ["GET"]),
-    ("/oauth/authorizations/{authorization_id}/consent", ["POST"]),
-]
-
-
-async def unsupported_auth(request: Request) -> Response:
-    raise not_implemented(
-        request.method,
-        request.url.path.removeprefix("/auth/v1"),
-        "SSO, SAML, OAuth providers and OAuth apps are not part of the twin",
-    )
+# Supabase's gateway lets what a browser follows reach GoTrue without a key: the link in an
+# e-mail, the redirect to an OAuth provider and the provider's callback (kong.yml's open routes).
+OPEN_AUTH_ROUTES = {"/verify": ("GET",), "/authorize": ("GET",), "/callback": ("GET", "POST")}
 
 
 class SupabaseTwin:
@@ -244,19 +213,21 @@ class SupabaseTwin:
         return await self.rest.table_endpoint(request)
 
     def routes(self) -> list[BaseRoute]:
-        # Supabase's gateway lets links clicked in an e-mail reach /verify without a key.
         auth_routes: list[BaseRoute] = [
             Route(
                 path,
-                self.gated(handler, open_for=("GET",) if path == "/verify" else ()),
+                self.gated(handler, open_for=OPEN_AUTH_ROUTES.get(path, ())),
                 methods=methods,
             )
-            for group in (SignIn, OneTimeCodes, UserEndpoints, MultiFactor, GoTrueAdmin)
+            for group in (
+                SignIn,
+                OneTimeCodes,
+                UserEndpoints,
+                MultiFactor,
+                GoTrueAdmin,
+                FeaturesOff,
+            )
             for path, handler, methods in group(self.auth).endpoints()
-        ]
-        auth_routes += [
-            Route(path, self.gated(unsupported_auth), methods=methods)
-            for path, methods in UNSUPPORTED_AUTH
         ]
         return [
             Mount("/auth/v1", routes=auth_routes),
@@ -267,4 +238,4 @@ class SupabaseTwin:
 
 def create_app(env: Mapping[str, str] | None = None) -> ASGIApp:
     twin = SupabaseTwin(environment(env))
-    return build_app(twin.twin, twin.routes(), twin.control_routes())
+    return build_app(twin.twin, twin.routes(), twin.control_routes(), state=twin)

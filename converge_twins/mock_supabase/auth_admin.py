@@ -274,50 +274,44 @@ class GoTrueAdmin:
         email = auth.valid_email(auth.text(data, "email"))
         redirect_to = auth.text(data, "redirect_to") or request.query_params.get("redirect_to")
         user = auth.accounts.by_email(email)
-        if kind == "signup":
-            password = data.get("password")
-            if not isinstance(password, str) or not password:
-                raise bad_request("Signup requires a valid password")
-            auth.check_password(password)
+        if user is None and kind == "magiclink":
+            # GoTrue signs an unknown address up with a random password: a signup link.
+            kind = "signup"
+            data = {**data, "password": auth.twin.ids.token(64)}
+        if user is None and kind in ("recovery", "email_change_current", "email_change_new"):
+            raise AuthError(404, "user_not_found", "User with this email not found")
+        taken = AuthError(
+            422, "email_exists", "A user with this email address has already been registered"
+        )
+        if kind in ("signup", "invite"):
             if user is not None and user.email_confirmed_at is not None:
-                raise AuthError(
-                    422,
-                    "email_exists",
-                    "A user with this email address has already been registered",
-                )
-            if user is None:
+                raise taken
+            token_kind, message_type = CONFIRMATION, kind
+            if kind == "signup" and user is None:
+                password = data.get("password")
+                if not isinstance(password, str) or not password:
+                    raise bad_request("Signup requires a valid password")
+                auth.check_password(password)
                 user = auth.new_user(
                     email=email,
                     password=password,
                     data=auth.mapping(data, "data"),
                     provider="email",
                 )
-            token_kind, message_type = CONFIRMATION, "signup"
-        elif kind == "invite":
-            if user is not None and user.email_confirmed_at is not None:
-                raise AuthError(
-                    422,
-                    "email_exists",
-                    "A user with this email address has already been registered",
-                )
-            if user is None:
+            elif user is None:
                 user = auth.new_user(email=email, data=auth.mapping(data, "data"), provider="email")
-            user.invited_at = auth.now()
-            token_kind, message_type = CONFIRMATION, "invite"
+            elif kind == "signup":
+                merge(user.user_metadata, auth.mapping(data, "data") or {})
+            if kind == "invite":
+                user.invited_at = auth.now()
         elif kind in ("magiclink", "recovery"):
-            if user is None:
-                raise AuthError(404, "user_not_found", "User with this email not found")
             token_kind, message_type = RECOVERY, kind
         elif kind in ("email_change_current", "email_change_new"):
+            assert user is not None
             new_email = auth.valid_email(auth.text(data, "new_email"))
-            if user is None:
-                raise AuthError(404, "user_not_found", "User with this email not found")
-            if auth.accounts.by_email(new_email) is not None:
-                raise AuthError(
-                    422,
-                    "email_exists",
-                    "A user with this email address has already been registered",
-                )
+            owner = auth.accounts.by_email(new_email)
+            if owner is not None and owner.id != user.id:
+                raise taken
             user.new_email = new_email
             token_kind = (
                 EMAIL_CHANGE_CURRENT if kind == "email_change_current" else EMAIL_CHANGE_NEW
@@ -325,7 +319,8 @@ class GoTrueAdmin:
             message_type = kind
             email = user.email if kind == "email_change_current" else new_email
         else:
-            raise bad_request("Invalid email action link type requested")
+            raise bad_request(f"Invalid email action link type requested: {kind}")
+        assert user is not None
         token, message = auth.send_code(
             request,
             user,
@@ -336,14 +331,13 @@ class GoTrueAdmin:
             deliver=False,
         )
         self.stamp_sent(user, token_kind, token.sent_at)
-        verification = "email_change" if kind.startswith("email_change") else kind
         return JSONResponse(
             {
                 **user.view(),
                 "action_link": message.link,
                 "email_otp": message.otp,
                 "hashed_token": token.hash,
-                "verification_type": verification,
+                "verification_type": kind,
                 "redirect_to": message.redirect_to,
             }
         )

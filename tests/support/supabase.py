@@ -11,74 +11,21 @@ clock does not expire them).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
-from typing import Any
 
 import jwt
 import pytest
 
+from converge_twins.conformance.gotrue_spec import PREFIX, gotrue_spec
 from converge_twins.mock_supabase.app import create_app
 from tests.support.asgi import serve_asgi
-from tests.support.openapi import OpenAPISpec, Recorder
+from tests.support.openapi import Recorder
 
 SECRET = "a-test-secret-that-is-at-least-32-characters"
-SPECS = Path(__file__).resolve().parent.parent / "resources" / "specs"
-AUTH_PREFIX = "/auth/v1"
-
-# GoTrue's errors for callers of API version 2024-01-01 and later (internal/api/errors.go,
-# HTTPErrorResponse20240101); the OpenAPI document only describes the original shape.
-VERSIONED_ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["code", "message"],
-    "properties": {
-        "code": {"type": "string"},
-        "message": {"type": "string"},
-        "weak_password": {
-            "type": "object",
-            "properties": {"reasons": {"type": "array", "items": {"type": "string"}}},
-        },
-    },
-}
-
-
-def _versioned(headers: Mapping[str, str]) -> dict[str, Any] | None:
-    version = headers.get("x-supabase-api-version", "")
-    return VERSIONED_ERROR if version >= "2024-01-01" and version[:1].isdigit() else None
-
-
-AUTH_SPEC = OpenAPISpec.load(
-    SPECS / "supabase-auth" / "openapi.yaml",
-    AUTH_PREFIX,
-    error_schema="#/components/schemas/ErrorSchema",
-    versioned_errors=_versioned,
-)
-# Operations GoTrue serves that its OpenAPI document leaves out, described from its source:
-# creating a user (admin.go, adminUserCreate: answers the user, like the update), asking for a
-# reauthentication code with GET (api.go routes GET /reauthenticate; the document has POST,
-# the client libraries send GET) and the JSON Web Key Set (jwks.go: {"keys": [...]}).
-_paths = AUTH_SPEC.document["paths"]
-_paths["/admin/users"]["post"] = {"responses": _paths["/admin/users/{userId}"]["put"]["responses"]}
-_paths["/reauthenticate"]["get"] = _paths["/reauthenticate"]["post"]
-_paths["/.well-known/jwks.json"] = {
-    "get": {
-        "responses": {
-            200: {
-                "description": "The keys that verify the project's asymmetric JWTs.",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["keys"],
-                            "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
-                        }
-                    }
-                },
-            }
-        }
-    }
-}
+AUTH_PREFIX = PREFIX
+# GoTrue's published document, with what its source adds (see converge_twins.conformance).
+AUTH_SPEC = gotrue_spec()
 
 
 def key(role: str, secret: str = SECRET) -> str:
