@@ -63,8 +63,9 @@ IMPORTED_BASE_IMAGE = "converge-base:bookworm"  # what scripts/setup-docker-engi
 CONTAINER_PORT = 8000  # every service listens here inside its container
 # The distributions the services import at run time; their dependencies follow from metadata.
 # PyYAML: mock-supabase reads the project document (TWIN_SUPABASE_PROJECT) as YAML.
+# jsonschema: mock-anthropic checks forced tool inputs and structured output against their schemas.
 # tests/test_packaging.py checks that it covers every import of converge_twins and converge_gravix.
-RUNTIME_REQUIREMENTS = ("starlette", "uvicorn", "httpx", "PyJWT", "PyYAML")
+RUNTIME_REQUIREMENTS = ("starlette", "uvicorn", "httpx", "PyJWT", "PyYAML", "jsonschema")
 PORT_VARIABLES: dict[str, tuple[str, int]] = {
     "mock-anthropic": ("CONVERGE_ANTHROPIC_PORT", 8101),
     "mock-supabase": ("CONVERGE_SUPABASE_PORT", 8102),
