@@ -21,7 +21,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from types import FrameType, ModuleType
 from typing import Any, Literal, Protocol, cast, get_args
 
 from converge.errors import ConfigError, TwinsError
+from converge.interrupt import handlers as signal_handlers
 
 __all__ = [
     "API_SERVICE",
@@ -385,8 +385,6 @@ def reset_seed(url: str, seed: int, timeout: float = 2.0) -> str | None:
 
 # --- guaranteed teardown -----------------------------------------------------------------------
 
-_TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
 
 def _raise_for_signal(signum: int, frame: FrameType | None) -> None:
     # SIGINT keeps its usual meaning (KeyboardInterrupt, exit 130 through errors.guard); SIGTERM
@@ -394,24 +392,6 @@ def _raise_for_signal(signum: int, frame: FrameType | None) -> None:
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
-
-
-@contextmanager
-def _signal_handlers(handler: Any) -> Iterator[None]:
-    # Python only delivers signals to the main thread; elsewhere we cannot install handlers and
-    # rely on the caller's own (finally still runs for exceptions).
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.getsignal(signum) for signum in _TEARDOWN_SIGNALS}
-    for signum in _TEARDOWN_SIGNALS:
-        signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            # None: a handler installed outside Python, which cannot be put back; default it.
-            signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 
 @contextmanager
@@ -424,7 +404,7 @@ def running(backend: Backend, keep: bool = False) -> Iterator[list[ServiceStatus
     on failure alike, tracked by the backend's state for a later ``down``; ``up`` failing midway
     still stops what it started.
     """
-    with _signal_handlers(_raise_for_signal):
+    with signal_handlers(_raise_for_signal):
         try:
             yield backend.up()
         finally:
@@ -438,7 +418,7 @@ def _down_whatever_arrives(backend: Backend) -> None:
     interrupted: BaseException | None = None
     for _attempt in range(3):  # bounded: a backend that itself raises these must not loop
         try:
-            with _signal_handlers(signal.SIG_IGN):
+            with signal_handlers(signal.SIG_IGN):
                 backend.down()
             break
         except (KeyboardInterrupt, SystemExit) as error:

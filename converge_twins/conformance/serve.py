@@ -52,6 +52,8 @@ def serve_app(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=STARTUP_SECONDS)
         sock.close()
+        if thread.is_alive():
+            raise RuntimeError(f"the server on 127.0.0.1:{port} did not stop")
 
 
 def _free_port() -> int:

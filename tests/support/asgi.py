@@ -10,17 +10,14 @@ response of a twin against its service's published specification.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import pytest
-import uvicorn
 from starlette.types import ASGIApp
 
-STARTUP_SECONDS = 10.0
+from converge_twins.conformance.serve import serve_app
+
 APP_WRAPPERS: list[Callable[[ASGIApp], ASGIApp]] = []
 
 
@@ -28,26 +25,10 @@ APP_WRAPPERS: list[Callable[[ASGIApp], ASGIApp]] = []
 def serve_asgi(app: ASGIApp) -> Iterator[str]:
     for wrap in APP_WRAPPERS:
         app = wrap(app)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_SECONDS)
-        sock.close()
-        assert not thread.is_alive(), "the uvicorn thread did not stop"
+    # One way to serve an app in a thread, shared with the conformance tooling; it raises when
+    # the server thread outlives the block, so no test leaves one behind.
+    with serve_app(app) as url:
+        yield url
 
 
 @pytest.fixture
