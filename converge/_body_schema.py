@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
-
-# No type stubs for referencing; jsonschema's own are installed with the dev extra.
-import jsonschema
-import referencing.exceptions
-from jsonschema.exceptions import SchemaError, ValidationError, best_match
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from converge._schema_errors import PathSegments, kind_of
 from converge.visible import show
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import SchemaError, ValidationError
+    from jsonschema.protocols import Validator
+
+# jsonschema is imported where a body schema is compiled or applied, not with this module:
+# most runs have no body_schema, and importing it is a tenth of converge's start-up.
 
 _REF_KEYS = ("$ref", "$dynamicRef")
 
@@ -49,6 +50,9 @@ def compile_schema(schema: Any) -> Validator:
             )
         if ref.startswith("#/") and not _pointer_exists(schema, ref):
             raise SchemaProblem(where, f"reference {ref!r} points at nothing in the schema")
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     cls = (
         jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         if isinstance(schema, dict)
@@ -64,6 +68,10 @@ def compile_schema(schema: Any) -> Validator:
 
 def first_failure(validator: Validator, document: Any) -> str | None:
     """None when ``document`` satisfies the schema; else what fails, in one line."""
+    # No type stubs for referencing; jsonschema's own are installed with the dev extra.
+    import referencing.exceptions
+    from jsonschema.exceptions import best_match
+
     try:
         errors = list(validator.iter_errors(document))
     except referencing.exceptions.Unresolvable as error:

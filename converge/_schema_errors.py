@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# No type stubs for jsonschema are installed (types-jsonschema is not a dependency).
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:  # imported where an error is described: a valid file never needs jsonschema
+    from jsonschema.exceptions import ValidationError
 
 PathSegments = tuple[str | int, ...]
 
@@ -68,6 +68,8 @@ def _describe_alternatives(error: ValidationError) -> list[tuple[PathSegments, s
         return [(tuple(error.absolute_path), None, f"expected {expected}, {_got(error.instance)}")]
     # Some shape had the right type: its complaint is the useful one.
     relevant = [e for e in context if e not in type_errors]
+    from jsonschema.exceptions import best_match
+
     best = best_match(relevant)
     return describe(best) if best is not None else [(tuple(error.absolute_path), None, "")]
 

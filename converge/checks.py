@@ -12,11 +12,10 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import regex
-import urllib3
 
 from converge._body_schema import first_failure
 from converge.model import CheckResult, CheckSpec
@@ -499,11 +498,16 @@ def _short_value(value: Any) -> Any:
 
 # --- what cannot be decoded ------------------------------------------------------------------
 
-# The content codings the HTTP client decodes: gzip and deflate always, br with a brotli
-# decoder installed, zstd with zstandard (urllib3 knows which it has).
-DECODABLE = frozenset(
-    {"identity", *(coding.lower() for coding in urllib3.response.HTTPResponse.CONTENT_DECODERS)}
-)
+
+@cache
+def _decodable() -> frozenset[str]:
+    """The content codings the HTTP client decodes: gzip and deflate always, br with a brotli
+    decoder installed, zstd with zstandard (urllib3 knows which it has). Asked when a body
+    comes: loading scenarios (which compiles their patterns here) needs no HTTP stack."""
+    import urllib3
+
+    codings = urllib3.response.HTTPResponse.CONTENT_DECODERS
+    return frozenset({"identity", *(coding.lower() for coding in codings)})
 
 
 def undecodable(headers: Mapping[str, str]) -> str | None:
@@ -514,7 +518,7 @@ def undecodable(headers: Mapping[str, str]) -> str | None:
     unknown = [
         coding.strip()
         for coding in value.split(",")
-        if coding.strip() and coding.strip().lower() not in DECODABLE
+        if coding.strip() and coding.strip().lower() not in _decodable()
     ]
     if not unknown:
         return None

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from converge import baseline, colors, interrupt, seeds, shards, twins
+from converge import baseline, colors, interrupt, seeds, shards
 from converge.colors import ColorChoice
 from converge.config import MAX_RUNS, MAX_WORKERS
 from converge.errors import (
@@ -28,7 +28,7 @@ from converge.errors import (
     NoScenariosError,
     ReportError,
 )
-from converge.model import GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
+from converge.model import DEFAULT_TIMEOUT, GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
 from converge.progress import Progress
 from converge.redact import Redactor
 from converge.report import (
@@ -41,21 +41,18 @@ from converge.report import (
     write_report_atomic,
     write_text_atomic,
 )
-from converge.runner import (
-    DEFAULT_TIMEOUT,
-    PREFLIGHT_TIMEOUT,
-    ApiOrigin,
-    BeforeRun,
-    RunnerConfig,
-    preflight,
-)
-from converge.runner import run_all as run_scenarios
 from converge.scenario import SUFFIXES, LoadOptions, load_dir, load_file
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.shards import Shard
 from converge.tokens import DEFAULT_JWT_SECRET
 from converge.variables import UserVariables
 from converge.variables import collect as collect_variables
+
+if TYPE_CHECKING:
+    from converge.runner import BeforeRun
+
+# The HTTP stack (converge.runner: requests, urllib3) is imported by the functions that send:
+# `converge validate` and `converge --help` start without it (a third of a run's start-up).
 
 RESET_TIMEOUT = 10.0  # seconds a twin may take to reset one seed's state
 MAX_TIMEOUT = 86400.0  # as config.MAX_TIMEOUT and the schema; a socket cannot wait 1e300 s
@@ -196,6 +193,8 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
         judged.options_ok = True
         judged.before = _load_baseline(options.baseline)
         scenarios = _chosen(options, user, judged.shard, err)
+        from converge.runner import PREFLIGHT_TIMEOUT, ApiOrigin, preflight
+
         origin = ApiOrigin(options.api_url)
         if options.verbose:
             err.write(
@@ -424,6 +423,9 @@ def _run(
 ) -> tuple[list[ScenarioResult], Interrupted | None]:
     """The scored results, and the signal that stopped the runs if one did (then the results
     hold the runs that finished, and no scenario none of whose runs did)."""
+    from converge.runner import RunnerConfig
+    from converge.runner import run_all as run_scenarios
+
     config = RunnerConfig(
         variables=user.values,
         api_url=options.api_url,
@@ -468,6 +470,8 @@ def _twin_resetter(urls: Sequence[str], err: TextIO) -> BeforeRun | None:
     """
     if not urls:
         return None
+    from converge.twins import reset_seed
+
     given_up: set[str] = set()
     lock = threading.Lock()
 
@@ -476,7 +480,7 @@ def _twin_resetter(urls: Sequence[str], err: TextIO) -> BeforeRun | None:
             with lock:
                 if url in given_up:
                     continue
-            problem = twins.reset_seed(url, seed, timeout=RESET_TIMEOUT)
+            problem = reset_seed(url, seed, timeout=RESET_TIMEOUT)
             if problem is None:
                 continue
             with lock:

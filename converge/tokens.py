@@ -16,8 +16,6 @@ import time
 import uuid
 from collections.abc import Collection
 
-import jwt
-
 DEFAULT_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 JWT_SECRET_ENV = "CONVERGE_JWT_SECRET"
 TOKEN_TTL = 3600 * 6  # seconds; long enough for the slowest run, and at least the 1 h promised
@@ -64,6 +62,8 @@ def mint_token(
         "iat": now,
         "exp": now + ttl,
     }
+    import jwt  # here: PyJWT and its cryptography cost start-up a run that signs no token
+
     return jwt.encode(claims, secret, algorithm="HS256")
 
 

@@ -835,3 +835,46 @@ def test_a_private_ca_bundle_is_trusted_only_with_trust_env(tmp_path):
         trusted = converge_with_env(tmp_path, *args, "--trust-env", REQUESTS_CA_BUNDLE=str(ca))
         assert trusted.returncode == 0, trusted.stderr
         assert "/health" in seen
+
+
+# What a command imports is what it costs to start: the HTTP stack (requests, urllib3,
+# http.client), PyJWT and jsonschema are for the commands and files that need them.
+HEAVY = ("requests", "urllib3", "http.client", "jwt", "cryptography", "jsonschema")
+IMPORTED = """
+import sys
+from converge.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = {heavy!r}
+print("imported:", " ".join(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def imported_by(*args: str, cwd: Path) -> str:
+    process = subprocess.run(
+        [sys.executable, "-c", IMPORTED.format(heavy=HEAVY), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )
+    marker = [line for line in process.stdout.splitlines() if line.startswith("imported:")]
+    assert marker, process.stderr
+    return marker[-1].removeprefix("imported:").strip()
+
+
+def test_help_and_validate_of_a_valid_file_import_no_http_stack(tmp_path):
+    scenario = tmp_path / "critical" / "ok.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text("name: Ok\nsteps:\n  - path: /a\n    expect: {status: 200}\n")
+    assert imported_by("--help", cwd=tmp_path) == ""
+    assert imported_by("validate", str(scenario), cwd=tmp_path) == ""
+
+
+def test_an_invalid_file_is_described_by_jsonschema_still(tmp_path):
+    scenario = tmp_path / "critical" / "bad.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text("name: Bad\nsteps:\n  - path: /a\n    stauts: 200\n")
+    result = converge("validate", str(scenario), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "critical/bad.yaml:4: $.steps[0]" in result.stderr and "stauts" in result.stderr
+    assert imported_by("validate", str(scenario), cwd=tmp_path) == "jsonschema"

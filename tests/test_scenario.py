@@ -580,11 +580,29 @@ def test_each_file_is_parsed_once_and_the_schema_compiled_once(tmp_path, monkeyp
         return original(self)
 
     monkeypatch.setattr(scenario_module.Loader, "get_single_node", counting)
-    scenario_module._validator.cache_clear()
+    scenario_module._compiled.cache_clear()
     load_dir(tmp_path)
     load_dir(tmp_path)
     assert len(parses) == 10
-    assert scenario_module._validator.cache_info().misses == 1
+    assert scenario_module._compiled.cache_info().misses == 1
+
+
+def test_a_valid_file_is_judged_by_the_compiled_schema_without_jsonschema(tmp_path, monkeypatch):
+    write(tmp_path, "critical/ok.yaml", "name: Ok\nsteps: [{path: /a}]\n")
+    write(tmp_path, "critical/bad.yaml", "name: Bad\nsteps: [{path: /a, stauts: 200}]\n")
+    asked = []
+    original = scenario_module._validator
+
+    def counting():
+        asked.append(1)
+        return original()
+
+    monkeypatch.setattr(scenario_module, "_validator", counting)
+    load_file(tmp_path / "critical" / "ok.yaml")
+    assert asked == [], "a valid file went through jsonschema's walk"
+    with pytest.raises(ScenarioError, match="stauts"):
+        load_file(tmp_path / "critical" / "bad.yaml")
+    assert asked == [1], "an invalid file's messages are jsonschema's"
 
 
 def test_schema_is_a_valid_draft_2020_12_schema():
