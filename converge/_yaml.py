@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -73,14 +74,39 @@ _SCALAR_TEXT = {
 
 def _construct_int(loader: yaml.SafeLoader, node: Node) -> int:
     assert isinstance(node, ScalarNode)
-    text = str(loader.construct_scalar(node))
+    return _int(str(loader.construct_scalar(node)))
+
+
+Loader.add_constructor(_INT, _construct_int)
+
+
+def _int(text: str) -> int:
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
     base = {"0x": 16, "0o": 8}.get(digits[:2], 10)
     return sign * int(digits[2:] if base != 10 else digits, base)
 
 
-Loader.add_constructor(_INT, _construct_int)
+def construct_plain(node: Node) -> Any:
+    """The value of nodes :class:`NodeInspector` passed with nothing shared and nothing merged,
+    built directly: the same values PyYAML's constructor builds from them (the inspector has
+    checked every tag and scalar's text), at a fraction of its cost (it was a quarter of
+    loading a scenario). Aliases and merge keys go through PyYAML's constructor."""
+    if isinstance(node, ScalarNode):
+        tag = node.tag
+        text: str = node.value
+        if tag == _STR:
+            return text
+        if tag == _INT:
+            return _int(text)
+        if tag == _FLOAT:
+            return float(text)
+        if tag == _BOOL:
+            return text.lower() == "true"
+        return None  # _NULL: the inspector let no other tag through
+    if isinstance(node, MappingNode):
+        return {key.value: construct_plain(value) for key, value in node.value}
+    return [construct_plain(item) for item in node.value]
 
 
 
@@ -120,6 +146,7 @@ class NodeInspector:
         self.sizes: dict[int, int] = {}  # node id -> values it expands to
         self.open: set[int] = set()  # nodes being walked: meeting one again is a cycle
         self.aliased = False  # a node was met again: an alias made the document bigger
+        self.merged = False  # a merge key (<<) was met
         self.fatal = False  # a problem that makes the document unsafe to construct or validate
 
     def inspect(self, node: Node) -> bool:
@@ -163,6 +190,7 @@ class NodeInspector:
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
+                self.merged = True
                 size += self.walk(value_node, where)
                 continue
             if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:

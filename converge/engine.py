@@ -41,7 +41,7 @@ from converge.report import (
     write_report_atomic,
     write_text_atomic,
 )
-from converge.scenario import SUFFIXES, LoadOptions, load_dir, load_file
+from converge.scenario import SUFFIXES, LoadOptions, Tally, check_dir, load_dir, load_file
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.shards import Shard
 from converge.tokens import DEFAULT_JWT_SECRET
@@ -279,11 +279,15 @@ def validate(
     variables: Sequence[str] = (),
     vars_file: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> list[Scenario]:
-    """Load and validate every scenario file, knowing the user variables a run would have
-    (``--var`` assignments, a vars file, the environment); no request is sent."""
+) -> list[Tally]:
+    """Validate every scenario file, knowing the user variables a run would have (``--var``
+    assignments, a vars file, the environment); no request is sent. The tier and number of
+    checks of each scenario; many files are checked on every core."""
     user = user_variables(variables, vars_file)
-    return load(scenarios_dir, LoadOptions(variables=user.sources, default_timeout=timeout))
+    options = LoadOptions(variables=user.sources, default_timeout=timeout)
+    if scenarios_dir.is_file():
+        return [Tally(s.priority, s.checks_total) for s in load(scenarios_dir, options)]
+    return check_dir(scenarios_dir, options)
 
 
 def user_variables(assignments: Sequence[str], vars_file: Path | None) -> UserVariables:
@@ -311,7 +315,7 @@ def load(scenarios: Path, options: LoadOptions | None = None) -> list[Scenario]:
     return load_file(scenarios, root, options)
 
 
-def validation_summary(scenarios: Sequence[Scenario], where: Path | str) -> str:
+def validation_summary(scenarios: Sequence[Tally | Scenario], where: Path | str) -> str:
     """What ``converge validate`` and ``invoke holdouts.validate`` both say of valid scenarios."""
     counts = ", ".join(
         f"{sum(1 for s in scenarios if s.priority == tier)} {tier}" for tier in TIERS

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import multiprocessing
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -46,7 +48,7 @@ from converge._build import Builder
 from converge._compiled_schema import Predicate, compile_schema
 from converge._rules import Rules
 from converge._schema_errors import PathSegments, describe, kind_of
-from converge._yaml import Loader, NodeInspector, line_of
+from converge._yaml import Loader, NodeInspector, construct_plain, line_of
 from converge.errors import NoScenariosError, Problem, ScenarioError
 from converge.model import DEFAULT_TIMEOUT, TIERS, Priority, Scenario
 
@@ -58,6 +60,10 @@ MAX_FILE_BYTES = 1_000_000  # a long scenario is a few kB; 13 MB took 6 s and 40
 # Levels of nesting in a value. Templates, checks and the report walk values recursively, so a
 # deeper body would end the run in a RecursionError instead of a located problem.
 MAX_DEPTH = 100
+# From this many files, `converge validate` checks them in worker processes, one per core (at
+# most MAX_PROCESSES): below it, starting the workers costs more than they save.
+PARALLEL_FILES = 400
+MAX_PROCESSES = 8
 
 # --- the schema -----------------------------------------------------------------------------
 
@@ -138,6 +144,66 @@ def load_dir(directory: Path, options: LoadOptions | None = None) -> list[Scenar
     one :class:`ScenarioError` listing every problem of every file when any file is invalid.
     """
     directory = Path(directory)
+    files = _files_of(directory)
+    with _cyclic_gc_paused():
+        loaded = [_load(file, directory, options or LoadOptions()) for file in files]
+    _raise_problems(loaded)
+    return [scenario for result in loaded for scenario in result.scenarios]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What `converge validate` says of one valid scenario."""
+
+    priority: Priority
+    checks_total: int
+
+
+def check_dir(directory: Path, options: LoadOptions | None = None) -> list[Tally]:
+    """As :func:`load_dir`, for validation: the same problems in the same order, but only the
+    tier and the number of checks of each valid scenario. Many files are checked in worker
+    processes, one per core: a scenario (with its compiled templates) does not travel between
+    processes, its tally does."""
+    directory = Path(directory)
+    files = _files_of(directory)
+    options = options or LoadOptions()
+    processes = _processes_for(len(files))
+    if processes > 1:
+        with ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("fork"), initializer=gc.disable
+        ) as pool:
+            chunk = max(1, len(files) // (processes * 8))
+            checked = list(pool.map(
+                _tallied, files, [directory] * len(files), [options] * len(files),
+                chunksize=chunk,
+            ))
+    else:
+        with _cyclic_gc_paused():
+            checked = [_tallied(file, directory, options) for file in files]
+    _raise_problems(checked)
+    return [tally for result in checked for tally in result.tallies]
+
+
+def _tallied(path: Path, root: Path, options: LoadOptions) -> _Result:
+    result = _load(path, root, options)
+    result.tallies = [Tally(s.priority, s.checks_total) for s in result.scenarios]
+    result.scenarios = []
+    return result
+
+
+def _processes_for(files: int) -> int:
+    """Worker processes for checking ``files`` files: 1 (this one) for few files, or where
+    processes cannot be forked; else one per core this process may use."""
+    if files < PARALLEL_FILES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every system
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES))
+
+
+def _files_of(directory: Path) -> list[Path]:
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         raise NoScenariosError(f"scenarios directory {_display(directory)} {what}")
@@ -146,13 +212,14 @@ def load_dir(directory: Path, options: LoadOptions | None = None) -> list[Scenar
         raise NoScenariosError(
             f"no scenario files (*.yaml, *.yml) in {_display(directory)}"
         )
-    with _cyclic_gc_paused():
-        loaded = [_load(file, directory, options or LoadOptions()) for file in files]
-    _check_duplicate_names(loaded)
-    problems = [problem for result in loaded for problem in result.problems]
+    return files
+
+
+def _raise_problems(results: Sequence[_Result]) -> None:
+    _check_duplicate_names(results)
+    problems = [problem for result in results for problem in result.problems]
     if problems:
         raise ScenarioError(problems)
-    return [scenario for result in loaded for scenario in result.scenarios]
 
 
 @contextmanager
@@ -207,6 +274,7 @@ class _Result:
     scenarios: list[Scenario] = field(default_factory=list)  # empty while the file has problems
     name: str | None = None  # the scenario's name when it is a string, for the duplicate check
     name_line: int = 0
+    tallies: list[Tally] = field(default_factory=list)  # check_dir's, in place of scenarios
 
 
 def _load(path: Path, root: Path, options: LoadOptions) -> _Result:
@@ -348,9 +416,12 @@ class _FileChecker:
                 self.problem(1, (), "the file is empty: a scenario needs a name and steps")
                 return None
             self.root = node
-            if not NodeInspector(self.problem).inspect(node):
+            inspector = NodeInspector(self.problem)
+            if not inspector.inspect(node):
                 return None
-            data = loader.construct_document(node)
+            data = None if inspector.aliased or inspector.merged else _plain(node)
+            if data is None:
+                data = loader.construct_document(node)
             too_deep = _beyond_depth(data, MAX_DEPTH)
             if too_deep is not None:
                 # Located at the value that holds it: a hundred-level pointer helps nobody.
@@ -396,6 +467,15 @@ class _FileChecker:
 # --- small helpers --------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def _plain(node: Node) -> Any:
+    """The document built directly, or None for PyYAML's constructor to build: one nested more
+    deeply than a recursive walk goes (reported as too deep, where the place is known)."""
+    try:
+        return construct_plain(node)
+    except RecursionError:
+        return None
 
 
 def _beyond_depth(value: Any, limit: int) -> PathSegments | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import tempfile
 import textwrap
@@ -17,7 +18,7 @@ from converge import _schemas
 from converge import scenario as scenario_module
 from converge.errors import NoScenariosError, ScenarioError
 from converge.model import Scenario
-from converge.scenario import load_dir, load_file
+from converge.scenario import Tally, check_dir, load_dir, load_file
 from converge.template import is_whole_template
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
@@ -794,4 +795,118 @@ def test_an_alias_bomb_is_still_called_one(tmp_path, monkeypatch):
     write(tmp_path, "critical/bomb.yaml", "\n".join(["name: B", *layers, "steps: [{path: /}]"]))
     assert problems_of(Path()) == [
         "critical/bomb.yaml:1: $: too large: aliases expand to more than 100000 values"
+    ]
+
+
+def test_many_files_are_checked_in_worker_processes_with_the_same_problems_in_order(
+    tmp_path, monkeypatch
+):
+    for i in range(60):
+        text = f"name: S{i}\nsteps: [{{path: /a, expect: {{status: 200}}}}]\n"
+        if i % 7 == 3:
+            text = f"name: S{i}\nsteps: [{{path: /a, stauts: 200}}]\n"  # a schema problem
+        if i % 11 == 5:
+            text = "name: S1\nsteps: [{path: /a}]\n"  # a name already used
+        write(tmp_path, f"{'critical' if i % 2 else 'important'}/s{i:02d}.yaml", text)
+    write(tmp_path, "critical/broken.yaml", "name: [unclosed\n")
+    pools = []
+
+    class CountedPool(scenario_module.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(scenario_module, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(scenario_module, "_processes_for", lambda files: 2)
+    with pytest.raises(ScenarioError) as parallel:
+        check_dir(tmp_path)
+    assert pools == [1]
+    monkeypatch.setattr(scenario_module, "_processes_for", lambda files: 1)
+    with pytest.raises(ScenarioError) as serial:
+        check_dir(tmp_path)
+    with pytest.raises(ScenarioError) as loaded:
+        load_dir(tmp_path)
+    assert pools == [1], "few processes: no pool"
+    assert parallel.value.problems == serial.value.problems == loaded.value.problems
+    assert len(parallel.value.problems) > 10
+    assert not multiprocessing.active_children(), "the worker processes are gone"
+
+
+def test_checking_many_valid_files_tallies_what_loading_them_gives(tmp_path, monkeypatch):
+    for i in range(30):
+        checks = "{status: 200, body_contains: [ok]}" if i % 3 else "{status: 200}"
+        write(tmp_path, f"{'critical' if i % 2 else 'nice-to-have'}/s{i:02d}.yaml",
+              f"name: S{i}\nsteps: [{{path: /a, expect: {checks}}}]\n")
+    monkeypatch.setattr(scenario_module, "_processes_for", lambda files: 2)
+    tallies = check_dir(tmp_path)
+    assert tallies == [Tally(s.priority, s.checks_total) for s in load_dir(tmp_path)]
+    assert not multiprocessing.active_children()
+
+
+def test_files_are_checked_in_processes_from_a_few_hundred_on(monkeypatch):
+    monkeypatch.setattr(scenario_module.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3},
+                        raising=False)
+    assert scenario_module._processes_for(10) == 1
+    assert scenario_module._processes_for(scenario_module.PARALLEL_FILES) == 4
+    monkeypatch.setattr(scenario_module.os, "sched_getaffinity", lambda _pid: set(range(64)),
+                        raising=False)
+    assert scenario_module._processes_for(10_000) == scenario_module.MAX_PROCESSES
+
+
+# Scalars of every plain tag, as written (implicitly typed) and explicitly tagged.
+PLAIN_SCALARS = [
+    "text", "'quoted'", '"double"', "10", "-7", "+3", "0o17", "0x1F", "-0x1F", "010", "1_000",
+    "1.5", "-0.0", ".5", "5.", "1e3", "-2.5E-3", "true", "False", "TRUE", "yes", "no", "on",
+    "null", "~", "Null", "2024-01-01", "1:30", "!!str 10", "!!int '12'", "!!float '3'",
+    "!!bool 'true'", "!!null ''", "!!float 1e3",
+]
+
+
+@pytest.mark.parametrize("scalar", PLAIN_SCALARS)
+def test_a_plain_document_is_built_as_pyyaml_builds_it(scalar):
+    text = f"a: {scalar}\nlist: [{scalar}, {{k: {scalar}}}]\nnested: {{x: {{y: [{scalar}]}}}}\n"
+    assert_built_alike(text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=15,
+))
+def test_any_json_document_is_built_as_pyyaml_builds_it(value):
+    assert_built_alike(yaml.safe_dump({"value": value}))
+
+
+def assert_built_alike(text: str) -> None:
+    from converge._yaml import Loader, NodeInspector, construct_plain
+
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        inspector = NodeInspector(lambda *_problem: None)
+        if not inspector.inspect(node):
+            return  # never constructed: the file has a problem
+        assert not inspector.aliased and not inspector.merged
+        fast = construct_plain(node)
+        slow = loader.construct_document(node)
+    finally:
+        loader.dispose()
+    assert repr(fast) == repr(slow)  # repr: 1 and 1.0, -0.0 and 0.0, True and 1 differ
+
+
+def test_aliases_and_merge_keys_are_left_to_pyyaml(tmp_path):
+    write(tmp_path, "critical/merge.yaml", """\
+        name: Merge
+        steps:
+          - &first {name: one, method: GET, path: /a}
+          - <<: *first
+            name: two
+          - *first
+        """)
+    (scenario,) = load_dir(tmp_path)
+    assert [(step.name, step.method, step.path.source) for step in scenario.steps] == [
+        ("one", "GET", "/a"), ("two", "GET", "/a"), ("one", "GET", "/a")
     ]
