@@ -13,7 +13,7 @@ from typing import NoReturn, TextIO
 
 from converge import __version__, colors, shards
 from converge.colors import CHOICES
-from converge.config import MAX_RUNS, MAX_WORKERS
+from converge.config import DEFAULT_WORKERS, MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_ERROR, EXIT_OK, ConfigError, ConvergeError, guard
 from converge.model import GATES, TIERS, Priority
 from converge.shards import Shard
@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="default timeout of a step (default 10)",
     )
     run.add_argument(
-        "--workers", type=_count(MAX_WORKERS), default=4, metavar="N",
-        help=f"scenarios run in parallel, at most {MAX_WORKERS} (default 4)",
+        "--workers", type=_count(MAX_WORKERS), default=DEFAULT_WORKERS, metavar="N",
+        help=f"scenarios run in parallel, at most {MAX_WORKERS} (default {DEFAULT_WORKERS})",
     )
     run.add_argument(
         "--seed", type=_positive_int, metavar="N",

@@ -36,6 +36,11 @@ MAX_TIMEOUT = 86400.0  # seconds: a day per step is already no timeout at all
 # machine gives out, and a thread per worker costs memory whether or not the API keeps up.
 MAX_RUNS = 1000
 MAX_WORKERS = 64
+# Scenarios run in parallel unless told otherwise. A step is I/O-bound (a worker mostly waits for
+# the API), so threads cost little; eight keep a small machine's client busy against an API that
+# takes tens of milliseconds (8 workers are about 7x one at 50 ms a request), and are what the
+# reference stack is measured to keep up with (bench/run.py). More would mostly load the API.
+DEFAULT_WORKERS = 8
 BACKENDS: tuple[BackendChoice, ...] = ("auto", "compose", "process")
 
 # The JWT secret of the reference stack; kept equal to converge.tokens.DEFAULT_JWT_SECRET (a test
@@ -55,7 +60,7 @@ DEFAULTS: dict[str, str] = {
     "threshold_nice_to_have": "85",
     "gate": "mean",
     "timeout": "10",
-    "workers": "4",
+    "workers": str(DEFAULT_WORKERS),
     "vars_file": "",
     "trust_env": "false",
     "twins_backend": "auto",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from converge import baseline, colors, interrupt, seeds, shards
 from converge.colors import ColorChoice
-from converge.config import MAX_RUNS, MAX_WORKERS
+from converge.config import DEFAULT_WORKERS, MAX_RUNS, MAX_WORKERS
 from converge.errors import (
     EXIT_ERROR,
     ConfigError,
@@ -68,7 +68,7 @@ class RunOptions:
     name_filter: str | None = None  # case-insensitive substring of the scenario name
     thresholds: Mapping[Priority, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     timeout: float = DEFAULT_TIMEOUT
-    workers: int = 4
+    workers: int = DEFAULT_WORKERS
     verbose: bool = False
     jwt_secret: str = DEFAULT_JWT_SECRET
     secrets: tuple[str, ...] = ()  # more values to redact (HOLDOUT_PAT is always added)

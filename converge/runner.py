@@ -33,6 +33,7 @@ from requests.structures import CaseInsensitiveDict
 
 from converge import model, request, seeds, tokens
 from converge.checks import Response, evaluate, fail_all, undecodable
+from converge.config import DEFAULT_WORKERS
 from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
 from converge.redact import secrets_of_header
@@ -103,7 +104,7 @@ class ApiOrigin:
 class RunnerConfig:
     api_url: str
     timeout: float = DEFAULT_TIMEOUT  # per step, unless the step says otherwise
-    workers: int = 4
+    workers: int = DEFAULT_WORKERS
     runs: int = 1
     jwt_secret: str = tokens.DEFAULT_JWT_SECRET
     max_body_bytes: int = MAX_BODY_BYTES  # a bigger answer fails its step unread

@@ -40,7 +40,7 @@ def test_every_setup_cfg_key_is_known() -> None:
 def test_missing_file_or_section_gives_defaults(tmp_path: Path) -> None:
     assert config.load(tmp_path, environ={}).report_file == tmp_path / "reports/latest.json"
     (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n")
-    assert config.load(tmp_path, environ={}).workers == 4
+    assert config.load(tmp_path, environ={}).workers == config.DEFAULT_WORKERS == 8
 
 
 def test_bad_threshold_names_the_key_and_value(tmp_path: Path) -> None:
