@@ -164,6 +164,52 @@ def test_converge_workflow_has_the_three_jobs_wired_as_specified() -> None:
     assert jobs["converge"]["env"]["HOLDOUT_PAT"] == "${{ secrets.HOLDOUT_PAT }}"
 
 
+def test_with_converge_shards_set_the_scenarios_run_on_a_matrix_and_the_report_job_merges():
+    jobs = load(REPO / ".github/workflows/converge.yml")["jobs"]
+    assert jobs["plan"]["env"]["CONVERGE_SHARDS"] == "${{ vars.CONVERGE_SHARDS }}"
+    converge = jobs["converge"]
+    assert "plan" in converge["needs"]
+    assert converge["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
+    assert converge["strategy"]["fail-fast"] is False, "every shard's report, even when one fails"
+    runs = [s["run"] for s in converge["steps"] if "invoke converge" in s.get("run", "")]
+    assert all('outputs="$outputs --shard $SHARD --seed $SEED"' in run for run in runs)
+    baseline = next(s for s in converge["steps"] if s.get("id") == "baseline")
+    assert "env.SHARD == ''" in baseline["if"], "a shard alone does not compare"
+    naming = next(s for s in converge["steps"] if s.get("id") == "artifact")["run"]
+    assert 'name=converge-shard-${SHARD%/*}' in naming and "name=converge-report" in naming
+    steps = jobs["report"]["steps"]
+    names = [step.get("name") for step in steps]
+    merge = next(s for s in steps if "invoke report.merge" in s.get("run", ""))
+    assert "invoke report.merge --shards 'shards/*/latest.json' $outputs" in merge["run"]
+    assert 'outputs="--report-file reports/latest.json --junit-file' in merge["run"]
+    assert names.index(merge["name"]) < names.index("Render the PR comment")
+    download = next(s for s in steps if s.get("with", {}).get("pattern") == "converge-shard-*")
+    assert names.index(download["name"]) < names.index(merge["name"])
+    upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "converge-report", "the merged report is the next baseline"
+
+
+def test_the_shard_plan_makes_one_entry_per_shard_and_refuses_a_bad_setting(tmp_path):
+    jobs = load(REPO / ".github/workflows/converge.yml")["jobs"]
+    script = next(step["run"] for step in jobs["plan"]["steps"])
+
+    def plan(setting: str) -> tuple[int, dict[str, str]]:
+        output = tmp_path / "output"
+        output.write_text("")
+        env = {"PATH": "/usr/bin:/bin", "CONVERGE_SHARDS": setting, "GITHUB_RUN_ID": "987654321",
+               "GITHUB_OUTPUT": str(output)}
+        done = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True,
+                              text=True, timeout=30, check=False)
+        values = dict(line.split("=", 1) for line in output.read_text().splitlines())
+        return done.returncode, values
+
+    assert plan("") == (0, {"shards": '[""]', "seed": "987654322"})
+    assert plan("1")[1]["shards"] == '[""]'
+    assert plan("3")[1]["shards"] == '["1/3","2/3","3/3"]'
+    for bad in ("0", "65", "two", "-1", "03"):
+        assert plan(bad)[0] == 1, bad
+
+
 def test_sticky_comment_is_found_by_the_reports_marker() -> None:
     text = (REPO / ".github/workflows/converge.yml").read_text()
     assert f"const marker = '{STICKY_MARKER}';" in text
@@ -198,7 +244,7 @@ def test_the_spec_review_is_its_own_job_skipped_with_a_notice_without_a_key() ->
     upload = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
     assert "reports/spec-review.json" in upload["with"]["path"]
     downloads = [
-        s["with"]["name"]
+        s["with"].get("name")
         for s in jobs["report"]["steps"]
         if "download-artifact" in s.get("uses", "")
     ]
