@@ -8,9 +8,12 @@ expectation is one item of that row. Other measures (every response of a run val
 a published OpenAPI document, the fields of the current API's example objects) are sources of
 their own.
 
-``python scripts/fidelity.py`` prints the table as Markdown (the README's fidelity table comes
-from it); ``--source DIR`` measures the twins of another checkout with today's probes, which is
-how "before" figures are taken.
+``python scripts/fidelity.py`` prints the table as Markdown; ``--before CHECKOUT`` measures the
+twins of another checkout with today's probes, which is how "before" figures are taken. The
+README's fidelity table is this table, between :data:`README_BEGIN` and :data:`README_END`:
+``--write-readme`` writes it there (keeping the README's "before" figures unless ``--before``
+measures them again) and ``--check-readme`` (and the test suite) finds every figure the README
+shows that is not the one measured.
 """
 
 from __future__ import annotations
@@ -125,11 +128,110 @@ def measure(
 
 
 def render_markdown(rows: Sequence[FidelityRow], before: Sequence[FidelityRow] = ()) -> str:
-    earlier = {(row.twin, row.row): row for row in before}
+    return _render(rows, {(row.twin, row.row): row.figure for row in before})
+
+
+def _render(rows: Sequence[FidelityRow], before: Mapping[tuple[str, str], str]) -> str:
     lines = ["| twin | measured | before | now |", "|---|---|---|---|"]
     for row in rows:
-        then = earlier.get((row.twin, row.row))
-        lines.append(
-            f"| {row.twin} | {row.row} | {then.figure if then else '-'} | {row.figure} |"
-        )
+        then = before.get((row.twin, row.row), "-")
+        lines.append(f"| {row.twin} | {row.row} | {then} | {row.figure} |")
     return "\n".join(lines) + "\n"
+
+
+# --- the README's table ---------------------------------------------------------------------
+
+README_BEGIN = "<!-- fidelity table: written by python scripts/fidelity.py --write-readme -->"
+README_END = "<!-- end of the fidelity table -->"
+
+
+class ReadmeTableError(ValueError):
+    """The README has no fidelity table between the markers, or one that cannot be read."""
+
+
+@dataclass(frozen=True)
+class ShownRow:
+    """One row of the README's fidelity table, as it reads."""
+
+    twin: str
+    row: str
+    before: str
+    now: str
+
+
+def _table_span(text: str) -> tuple[int, int]:
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise ReadmeTableError(
+            f"the README has no fidelity table between {README_BEGIN!r} and {README_END!r}"
+        )
+    return begin + len(README_BEGIN), end
+
+
+def readme_rows(text: str) -> list[ShownRow]:
+    """The rows of the README's fidelity table (header and separator left out)."""
+    start, end = _table_span(text)
+    rows = []
+    for number, line in enumerate(text[start:end].strip().splitlines()):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4:
+            raise ReadmeTableError(f"fidelity table line {number + 1}: expected 4 cells: {line}")
+        if number >= 2:  # the header and the |---| line
+            rows.append(ShownRow(*cells))
+    return rows
+
+
+def readme_problems(
+    text: str, rows: Sequence[FidelityRow], *, every_row: bool = True
+) -> list[str]:
+    """What the README's table shows that is not what was measured (nothing when it is true).
+
+    With ``every_row`` false (only some sources measured) rows of the README that were not
+    measured are not reported.
+    """
+    shown = {(row.twin, row.row): row for row in readme_rows(text)}
+    measured = {(row.twin, row.row): row for row in rows}
+    problems = []
+    for key, row in measured.items():
+        if key not in shown:
+            problems.append(f"{row.twin} | {row.row}: measured {row.figure}, not in the README")
+        elif shown[key].now != row.figure:
+            problems.append(
+                f"{row.twin} | {row.row}: the README says {shown[key].now}, measured {row.figure}"
+            )
+    if every_row:
+        problems += [
+            f"{twin} | {name}: in the README, not measured by any source"
+            for twin, name in shown
+            if (twin, name) not in measured
+        ]
+        if not problems and list(shown) != list(measured):
+            problems.append("the README's rows are not in the order the sources measure them")
+    return problems
+
+
+def write_readme_table(
+    path: Path, rows: Sequence[FidelityRow], before: Sequence[FidelityRow] | None = None
+) -> None:
+    """Rewrite the fidelity table of the README at ``path`` in place (atomically)."""
+    text = with_readme_table(path.read_text(encoding="utf-8"), rows, before)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def with_readme_table(
+    text: str, rows: Sequence[FidelityRow], before: Sequence[FidelityRow] | None = None
+) -> str:
+    """The README with its fidelity table replaced by ``rows``.
+
+    "Before" figures come from ``before`` when given (measured again), else from the table
+    being replaced, so that rewriting the table never loses them.
+    """
+    start, end = _table_span(text)
+    earlier = (
+        {(row.twin, row.row): row.figure for row in before}
+        if before is not None
+        else {(row.twin, row.row): row.before for row in readme_rows(text)}
+    )
+    return text[:start] + "\n" + _render(rows, earlier) + text[end:]
