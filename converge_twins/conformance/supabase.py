@@ -2,8 +2,9 @@
 
 Each behaviour is a short story through the official ``supabase`` client (raw HTTP where the
 client hides what matters: a status, a header, an exact body). Every GoTrue answer is checked
-against GoTrue's OpenAPI document (:mod:`.gotrue_spec`) and every PostgREST error against the
-shape errors.rst documents; the problems found are the fact ``response problems``.
+against GoTrue's OpenAPI document (:mod:`.gotrue_spec`) and every PostgREST error against
+errors.rst (:mod:`.postgrest_errors`: its shape, a documented code, the status the document gives
+that code); the problems found are the fact ``response problems``.
 
 Rows (for the fidelity table):
 
@@ -51,6 +52,7 @@ from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
 from converge_twins.conformance.fidelity import FidelityRow, suite_rows
 from converge_twins.conformance.gotrue_spec import PREFIX, gotrue_spec, published_operations
+from converge_twins.conformance.postgrest_errors import from_gateway, postgrest_errors
 from converge_twins.conformance.recording import RecordingTransport
 from converge_twins.conformance.suite import (
     Behaviour,
@@ -259,12 +261,9 @@ def validate(exchange: Exchange) -> list[str]:
             )
         ]
     if path.startswith("/rest/v1") and exchange.status >= 400 and exchange.body:
-        try:
-            body = json.loads(exchange.body)
-        except ValueError:
-            return [f"{exchange.method} {path} -> {exchange.status}: the error is not JSON"]
-        if not isinstance(body, dict) or set(body) != {"code", "details", "hint", "message"}:
-            return [f"{exchange.method} {path} -> {exchange.status}: not PostgREST's error shape"]
+        if from_gateway(exchange.body):
+            return []
+        return postgrest_errors().check(exchange.method, path, exchange.status, exchange.body)
     return []
 
 

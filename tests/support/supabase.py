@@ -1,9 +1,12 @@
-"""mock-supabase served for a test, with every GoTrue answer checked against GoTrue's OpenAPI.
+"""mock-supabase served for a test, with every GoTrue answer checked against GoTrue's OpenAPI
+and every PostgREST error against PostgREST's errors.rst.
 
-``supabase_twin(**env)`` starts a twin (more than one per test if needed) behind a
+``supabase_twin(**env)`` starts a twin (more than one per test if needed) behind two
 :class:`~tests.support.openapi.Recorder`; when the test ends, every ``/auth/v1`` answer it
-produced is validated against ``tests/resources/specs/supabase-auth/openapi.yaml`` and the test
-fails naming each answer the spec does not allow. The ``supabase_url`` fixture is one twin with
+produced is validated against ``tests/resources/specs/supabase-auth/openapi.yaml``, every
+``/rest/v1`` error (but the gateway's own) against ``tests/resources/specs/postgrest/errors.rst``
+(its shape, a documented code, the status given that code), and the test fails naming each
+answer the documents do not allow. The ``supabase_url`` fixture is one twin with
 the test secret. Keys are minted like real project keys (valid for years, so moving the twin's
 clock does not expire them).
 """
@@ -18,6 +21,7 @@ import jwt
 import pytest
 
 from converge_twins.conformance.gotrue_spec import PREFIX, gotrue_spec
+from converge_twins.conformance.postgrest_errors import from_gateway, postgrest_errors
 from converge_twins.mock_supabase.app import create_app
 from tests.support.asgi import serve_asgi
 from tests.support.openapi import Recorder
@@ -26,6 +30,8 @@ SECRET = "a-test-secret-that-is-at-least-32-characters"
 AUTH_PREFIX = PREFIX
 # GoTrue's published document, with what its source adds (see converge_twins.conformance).
 AUTH_SPEC = gotrue_spec()
+REST_PREFIX = "/rest/v1"
+REST_ERRORS = postgrest_errors()
 
 
 def key(role: str, secret: str = SECRET) -> str:
@@ -43,23 +49,28 @@ TwinFactory = Callable[..., str]
 @pytest.fixture
 def supabase_twin() -> Iterator[TwinFactory]:
     """Call with environment overrides to get a twin's base URL; its auth answers are checked."""
-    recorders: list[Recorder] = []
+    recorders: list[tuple[Recorder, Recorder]] = []
     with ExitStack() as stack:
 
         def start(**env: str) -> str:
-            recorder = Recorder(
-                create_app({"JWT_SECRET": SECRET, "TWIN_SEED": "tests", **env}), AUTH_PREFIX
+            rest = Recorder(
+                create_app({"JWT_SECRET": SECRET, "TWIN_SEED": "tests", **env}), REST_PREFIX
             )
-            recorders.append(recorder)
-            return stack.enter_context(serve_asgi(recorder))
+            auth = Recorder(rest, AUTH_PREFIX)
+            recorders.append((auth, rest))
+            return stack.enter_context(serve_asgi(auth))
 
         yield start
-    violations = [
-        violation for recorder in recorders for violation in recorder.violations(AUTH_SPEC)
+    violations = [str(v) for auth, _ in recorders for v in auth.violations(AUTH_SPEC)]
+    assert not violations, "answers GoTrue's OpenAPI does not allow:\n" + "\n".join(violations)
+    errors = [
+        problem
+        for _, rest in recorders
+        for e in rest.exchanges
+        if e.status >= 400 and e.body and not from_gateway(e.body)
+        for problem in REST_ERRORS.check(e.method, e.path, e.status, e.body)
     ]
-    assert not violations, "answers GoTrue's OpenAPI does not allow:\n" + "\n".join(
-        map(str, violations)
-    )
+    assert not errors, "PostgREST errors errors.rst does not allow:\n" + "\n".join(errors)
 
 
 @pytest.fixture
