@@ -298,7 +298,7 @@ def logs(
 
 @task(
     help={
-        "service": "The service to compare: anthropic (more as their suites are added).",
+        "service": "The service to compare: anthropic, stripe or supabase.",
         "against": "Base URL of the other side: the real service (credentials from the "
         "environment) or another twin.",
         "twin-url": "Compare a twin already running at this URL instead of starting one.",

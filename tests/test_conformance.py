@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from converge_twins import conformance
 from converge_twins.conformance.anthropic import SUITE, TWIN_KEY
 from converge_twins.conformance.diff import Comparison, compare, render_table
+from converge_twins.conformance.serve import serve_twin
 from converge_twins.conformance.shapes import fold, parse_sse, shape_of, stream_shape
 from converge_twins.conformance.suite import Exchange, Observation, observe
 from converge_twins.mock_anthropic.app import create_app
@@ -301,3 +303,29 @@ def test_the_task_lists_the_behaviours_and_credentials():
     assert done.returncode == 0
     assert "an unknown model  (errors)" in done.stdout
     assert "ANTHROPIC_API_KEY" in done.stdout
+    assert "--factory converge_twins.mock_anthropic.app:create_app" in done.stdout
+
+
+# A second twin in a process of its own, started as --list says, as a team would compare a
+# branch's build of a twin with today's: every service's suite finds no differences.
+@pytest.mark.parametrize(
+    ("service", "behaviours"),
+    [
+        ("anthropic", ["messages.create", "an unknown model"]),
+        ("stripe", ["idempotent_replay", "error_object"]),
+        ("supabase", ["POST /signup", "errors name their code in x-sb-error-code"]),
+    ],
+)
+def test_the_task_compares_each_service_with_a_second_twin(service, behaviours, tmp_path):
+    suite = conformance.load_suite(service)
+    target = tmp_path / "conformance.json"
+    only = [arg for name in behaviours for arg in ("--only", name)]
+    with serve_twin(suite.twin_app, {**suite.twin_env, "TWIN_SEED": "second"}, REPO) as second:
+        port = int(second.rsplit(":", 1)[1])
+        done = invoke("--service", service, "--against", second, "--json-file", str(target), *only)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{service}: {len(behaviours)} behaviours compared, no differences" in done.stdout
+    assert json.loads(target.read_text())["differences"] == 0
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the second twin still listens"

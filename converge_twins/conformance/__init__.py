@@ -100,6 +100,11 @@ def describe_suite(service: str) -> str:
     lines.append("credentials (from the environment, for a target that is not on this machine):")
     for credential in suite.credentials.values():
         lines.append(f"  {credential.env}: {credential.description}")
+    # Another twin (a branch's build, the compose stack's) compares cleanly only when it runs
+    # as the suite's own twin does: same factory, same made-up keys and project.
+    lines.append("another twin to compare with runs as the suite's twin does:")
+    settings = " ".join(f"{name}={value}" for name, value in suite.twin_env.items())
+    lines.append(f"  {settings} python -m uvicorn --factory {suite.twin_app}")
     return "\n".join(lines) + "\n"
 
 
