@@ -267,6 +267,13 @@ def test_the_wheel_carries_the_packages_and_schemas_under_converge_names(dist):
         assert shipped == (REPO / "schemas" / schema).read_bytes(), "one copy, the top-level one"
     assert any(name.endswith(("licenses/LICENSE", "/LICENSE")) for name in files)
     assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
+    # The services read their data files at run time (the Stripe operations the twin knows, the
+    # projects mock-supabase stands in for): the wheel, and so the stack's image, carries them.
+    for package in ("converge_twins", "converge_gravix"):
+        for path in (REPO / package).rglob("*"):
+            if "__pycache__" in path.parts or not path.is_file() or path.suffix == ".py":
+                continue
+            assert path.relative_to(REPO).as_posix() in files, f"the wheel lacks {path.name}"
 
 
 @pytest.mark.slow
