@@ -396,7 +396,10 @@ def measure_scale(
     say("scale: done")
     document = json.loads(report.read_text(encoding="utf-8"))
     runs_ended = datetime.fromisoformat(document["finished_at"]).timestamp()
-    progress = [at for at, line in finished.stderr if "scenario runs" in line]
+    progress = [
+        at for at, line in finished.stderr
+        if "scenario runs" in line or "scenario files read" in line
+    ]
     marks = [0.0, *progress, finished.seconds]
     silence = max(later - earlier for earlier, later in itertools.pairwise(marks))
     results.rows.append(Row(

@@ -303,11 +303,27 @@ def _user_variables(
     return user, redactor.with_secrets(user.secrets)
 
 
-def load(scenarios: Path, options: LoadOptions | None = None) -> list[Scenario]:
+def load(
+    scenarios: Path, options: LoadOptions | None = None, err: TextIO | None = None
+) -> list[Scenario]:
     """A scenarios folder, or one scenario file: its tier is its ``priority``, or its folder's
-    name when that is a tier (``holdouts/critical/auth.yaml``)."""
+    name when that is a tier (``holdouts/critical/auth.yaml``). With ``err``, reading many
+    files shows progress there, as the runs do."""
     if not scenarios.is_file():
-        return load_dir(scenarios, options)
+        if err is None:
+            return load_dir(scenarios, options)
+        shown: list[Progress] = []
+
+        def on_file(total: int, name: str) -> None:
+            if not shown:
+                shown.append(Progress(total, err, what="scenario files read"))
+            shown[0].advance(name, True)
+
+        try:
+            return load_dir(scenarios, options, on_file)
+        finally:
+            for progress in shown:
+                progress.close()
     if not scenarios.name.endswith(SUFFIXES):
         raise NoScenariosError(f"{scenarios} is not a scenario file (*.yaml, *.yml)")
     # From the folder above a tier folder, so that the file is shown as critical/auth.yaml.
@@ -355,7 +371,7 @@ def _chosen(
     with ``--shard``, this shard's share (``placement``, the report's section, is filled in)."""
     loading = LoadOptions(variables=user.sources, default_timeout=options.timeout)
     scenarios = select(
-        load(options.scenarios_dir, loading), options.priority, options.name_filter
+        load(options.scenarios_dir, loading, err), options.priority, options.name_filter
     )
     if options.scenario is not None:
         return named(scenarios, options.scenario)

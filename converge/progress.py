@@ -28,8 +28,10 @@ class Progress:
         quiet_seconds: float = QUIET_SECONDS,
         plain_interval: float = PLAIN_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        what: str = "scenario runs",
     ) -> None:
         self.total = total
+        self.what = what
         self.done = 0
         self.failed = 0
         self._stream = stream
@@ -65,7 +67,7 @@ class Progress:
     def line(self, name: str) -> str:
         percent = 100 * self.done // self.total if self.total else 100
         failing = f", {self.failed} with failed checks" if self.failed else ""
-        counts = f"{self.done}/{self.total} scenario runs ({percent}%){failing}"
+        counts = f"{self.done}/{self.total} {self.what} ({percent}%){failing}"
         return f"converge: {counts}; last: {name}"
 
     def _show(self, name: str) -> None:

@@ -32,7 +32,7 @@ import hashlib
 import multiprocessing
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -136,7 +136,13 @@ class LoadOptions:
     default_timeout: float = DEFAULT_TIMEOUT
 
 
-def load_dir(directory: Path, options: LoadOptions | None = None) -> list[Scenario]:
+FileRead = Callable[[int, str], None]
+"""Told of each file read by :func:`load_dir`: (the number of files, the file as shown)."""
+
+
+def load_dir(
+    directory: Path, options: LoadOptions | None = None, on_file: FileRead | None = None
+) -> list[Scenario]:
     """Every scenario under ``directory`` (``*.yaml``/``*.yml``, recursively, sorted by path),
     a file with ``parameters`` giving one scenario per entry.
 
@@ -145,8 +151,12 @@ def load_dir(directory: Path, options: LoadOptions | None = None) -> list[Scenar
     """
     directory = Path(directory)
     files = _files_of(directory)
+    loaded: list[_Result] = []
     with _cyclic_gc_paused():
-        loaded = [_load(file, directory, options or LoadOptions()) for file in files]
+        for file in files:
+            loaded.append(_load(file, directory, options or LoadOptions()))
+            if on_file is not None:
+                on_file(len(files), loaded[-1].file)
     _raise_problems(loaded)
     return [scenario for result in loaded for scenario in result.scenarios]
 

@@ -250,6 +250,32 @@ def test_progress_is_silent_for_tiny_runs_and_periodic_in_logs():
     assert lines[-1].startswith("converge: ") and "with failed checks" in lines[-1]
 
 
+def test_reading_many_scenario_files_shows_progress_as_runs_do(tmp_path, monkeypatch):
+    import functools
+
+    from converge import engine, progress
+
+    for i in range(30):
+        folder = tmp_path / "critical"
+        folder.mkdir(exist_ok=True)
+        (folder / f"s{i:02d}.yaml").write_text(f"name: S{i}\nsteps: [{{path: /a}}]\n")
+    now = [0.0]
+
+    def ticking() -> float:
+        now[0] += 1  # a second per file: every file is past the quiet start and the interval
+        return now[0]
+
+    monkeypatch.setattr(engine, "Progress", functools.partial(
+        progress.Progress, live=False, plain_interval=5.0, clock=ticking
+    ))
+    stream = io.StringIO()
+    assert len(engine.load(tmp_path, err=stream)) == 30
+    lines = stream.getvalue().splitlines()
+    assert 3 <= len(lines) <= 8, "a line every five (fake) seconds, after the quiet start"
+    assert all(line.startswith("converge: ") for line in lines)
+    assert "/30 scenario files read (" in lines[0] and "critical/s" in lines[0]
+
+
 def test_live_progress_rewrites_one_line_and_clears_it():
     from converge.progress import Progress
 
