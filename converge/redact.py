@@ -61,9 +61,16 @@ class Redactor:
         # small pattern finds where a secret (by its first characters) or a JWT may start, and
         # only there are the candidates tried, longest first: the same leftmost, longest-secret-
         # before-JWT replacement as that alternation would make.
-        self._by_prefix: dict[str, list[str]] = {}
+        # Tokens often share their first characters ("eyJhbG...", "tok-u1..."): a bucket of a
+        # prefix holds its secrets as a set, tried by length, longest first, so a candidate
+        # place costs a few lookups, not one comparison per secret of the run.
+        self._by_prefix: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {}
+        buckets: dict[str, set[str]] = {}
         for secret in known:
-            self._by_prefix.setdefault(secret[:MIN_SECRET_LENGTH], []).append(secret)
+            buckets.setdefault(secret[:MIN_SECRET_LENGTH], set()).add(secret)
+        for prefix, bucket in buckets.items():
+            lengths = tuple(sorted({len(secret) for secret in bucket}, reverse=True))
+            self._by_prefix[prefix] = (lengths, frozenset(bucket))
         self._start = re.compile(_trie_pattern([*self._by_prefix, _JWT_START]))
 
     @classmethod
@@ -97,9 +104,12 @@ class Redactor:
 
     def _match_end(self, text: str, at: int) -> int | None:
         """Where the secret (longest first) or else the JWT starting at ``at`` ends, if any."""
-        for secret in self._by_prefix.get(text[at : at + MIN_SECRET_LENGTH], ()):
-            if text.startswith(secret, at):
-                return at + len(secret)
+        bucket = self._by_prefix.get(text[at : at + MIN_SECRET_LENGTH])
+        if bucket is not None:
+            lengths, secrets = bucket
+            for length in lengths:
+                if text[at : at + length] in secrets:
+                    return at + length
         token = _JWT_PATTERN.match(text, at)
         return token.end() if token is not None else None
 
@@ -110,6 +120,33 @@ class Redactor:
     def _value(self, value: Any, texts: dict[str, str], copies: dict[int, Any]) -> Any:
         # A report repeats most of its strings (keys, names, kinds) and holds the shown run's
         # steps twice (the same list): each distinct string and container is redacted once.
+        # A report of 10,000 scenarios is millions of values: a mapping's plain texts and
+        # numbers are done here without a call each (exact types only; anything else, str
+        # subclasses included, takes the general way below).
+        if type(value) is dict:
+            key = id(value)
+            copy = copies.get(key)
+            if copy is None:
+                copy = {}
+                for name, item in value.items():
+                    if type(name) is str:
+                        new_name = texts.get(name)
+                        if new_name is None:
+                            new_name = texts[name] = self.text(name)
+                    else:
+                        new_name = self._value(name, texts, copies)
+                    kind = type(item)
+                    if kind is str:
+                        new_item = texts.get(item)
+                        if new_item is None:
+                            new_item = texts[item] = self.text(item)
+                    elif kind is int or kind is float or kind is bool or item is None:
+                        new_item = item
+                    else:
+                        new_item = self._value(item, texts, copies)
+                    copy[new_name] = new_item
+                copies[key] = copy
+            return copy
         if isinstance(value, str):
             redacted = texts.get(value)
             if redacted is None:

@@ -45,3 +45,62 @@ def test_value_redacts_shared_and_repeated_parts_alike():
     redacted = Redactor(["abcdef"]).value(document)
     expected_steps = [{"path": f"/x?key={MASK}", "tags": [MASK, 1]}]
     assert redacted == {"steps": expected_steps, "runs": [{"steps": expected_steps}], MASK: None}
+
+
+def naive_redaction(secrets: list[str], text: str) -> str:
+    """Left to right, the longest secret starting here, else a JWT, else the next character."""
+    known = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    jwt = re.compile(_JWT)
+    out, at = [], 0
+    while at < len(text):
+        found = next((s for s in known if text.startswith(s, at)), None)
+        end = at + len(found) if found else (m.end() if (m := jwt.match(text, at)) else None)
+        if end is None:
+            out.append(text[at])
+            at += 1
+        else:
+            out.append(MASK)
+            at = end
+    return "".join(out)
+
+
+# Few letters: the secrets share their first characters, as a run's tokens do.
+@given(
+    st.lists(st.text(alphabet="ab-", min_size=6, max_size=10), max_size=30),
+    st.text(alphabet="ab- ", max_size=80),
+)
+def test_secrets_sharing_a_prefix_are_masked_longest_first_as_one_by_one(secrets, text):
+    assert Redactor(secrets).text(text) == naive_redaction(secrets, text)
+
+
+def test_thousands_of_tokens_with_one_prefix_are_masked_each_in_full():
+    tokens = [f"tok-u{n}" for n in range(5000)]
+    redactor = Redactor([*tokens, *(f"Bearer {t}" for t in tokens)])
+    assert redactor.text("sent Bearer tok-u4999 then tok-u12 and tok-u123x") == (
+        f"sent {MASK} then {MASK} and {MASK}x"
+    )
+
+
+def naive_value(redactor: Redactor, value: object) -> object:
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, dict):
+        return {naive_value(redactor, k): naive_value(redactor, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [naive_value(redactor, item) for item in value]
+    return value
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(alphabet="ab-x ", max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(alphabet="ab-", max_size=8) | st.integers(0, 3), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(st.lists(st.text(alphabet="ab-", min_size=6, max_size=8), max_size=5), json_like)
+def test_every_string_of_a_value_keys_included_is_redacted(secrets, value):
+    redactor = Redactor(secrets)
+    assert redactor.value(value) == naive_value(redactor, value)
