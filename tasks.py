@@ -12,7 +12,8 @@ to Invoke at the bottom so that invoke.yaml and ``INVOKE_CONVERGE_*`` variables 
     invoke gates | gates.lint | gates.types | gates.backend | gates.frontend
     invoke gates.spec [--dry-run] [--base REF] [--head]
     invoke done [--from-reports] [--no-twins]
-    invoke report.comment | report.summary | report.merge --shards GLOB [--report-file F]
+    invoke report.comment | report.summary [--detail public|full]
+    invoke report.merge --shards GLOB [--report-file F] [--detail public|full]
     invoke bench [--quick] [--only MEASURES] [--rounds N]
 """
 
@@ -162,6 +163,7 @@ def run(
     vars_file: str | None = None,
     trust_env: bool = False,
     shard: str | None = None,
+    detail: str | None = None,
 ) -> None:
     """The whole pipeline: twins up, pull holdouts, run the scenarios, report, twins down."""
     with guard():
@@ -202,6 +204,7 @@ def run(
                 variables=tuple(var or ()),
                 vars_file=_path(_shared("vars_file", vars_file)),
                 shard=_shared("shard", shard),
+                detail=_shared("detail", detail),
             )
         code = pipeline.converge(settings, options, sys.stdout, sys.stderr)
     raise SystemExit(code)
@@ -494,29 +497,37 @@ def done(
 # --- report ---------------------------------------------------------------------------------
 
 
-def _markdown(c: Context, file: str | None) -> str:
+def _markdown(c: Context, file: str | None, detail: str | None) -> str:
     from converge import done as done_lib
     from converge import report
 
     settings = _settings(c)
+    level = _shared("detail", detail) or settings.detail
     path = Path(file) if file else settings.report_file
     document = report.load_report(path)
     criteria = done_lib.comment_lines(settings, path)
-    return report.render_markdown(document, sticky_marker=True, criteria=criteria)
+    return report.render_markdown(document, sticky_marker=True, criteria=criteria, detail=level)
 
 
-@task(help={"file": "The report to render (default: the configured report_file)."})
-def comment(c: Context, file: str | None = None) -> None:
+REPORT_HELP = {
+    "file": "The report to render (default: the configured report_file).",
+    "detail": "public (scores and counts only, for the code's author) or full (every failed "
+    "check, for the holdouts' owner); default: the configured detail, public.",
+}
+
+
+@task(help=REPORT_HELP)
+def comment(c: Context, file: str | None = None, detail: str | None = None) -> None:
     """The report as the Markdown of the sticky PR comment (with its hidden marker)."""
     with guard():
-        print(_markdown(c, file), end="")
+        print(_markdown(c, file, detail), end="")
 
 
-@task(help={"file": "The report to render (default: the configured report_file)."})
-def summary(c: Context, file: str | None = None) -> None:
+@task(help=REPORT_HELP)
+def summary(c: Context, file: str | None = None, detail: str | None = None) -> None:
     """Append the report's Markdown to $GITHUB_STEP_SUMMARY (or print it when unset)."""
     with guard():
-        text = _markdown(c, file)
+        text = _markdown(c, file, detail)
         target = os.environ.get("GITHUB_STEP_SUMMARY")
         if not target:
             _say("report: GITHUB_STEP_SUMMARY is not set; printing the summary instead")
@@ -543,6 +554,8 @@ def summary(c: Context, file: str | None = None) -> None:
         "junit-file": "Also write JUnit XML here.",
         "baseline": "A previous report to compare the whole run with.",
         "verbose": "Show every step, and every failed check with expected and actual values.",
+        "detail": "public or full: what the Markdown and JUnit show of the holdouts (default: "
+        "the configured detail, public); given, the table too.",
     },
 )
 def merge(
@@ -554,18 +567,24 @@ def merge(
     junit_file: str | None = None,
     baseline: str | None = None,
     verbose: bool = False,
+    detail: str | None = None,
 ) -> None:
     """Combine the reports of the shards of one run (converge run --shard K/N) into one."""
     from converge import merge as merge_lib
+    from converge.model import detail_levels
 
     with guard():
+        settings = _settings(c)
+        files, table = detail_levels(_shared("detail", detail), settings.detail)
         options = merge_lib.MergeOptions(
             reports=tuple(_globbed(shards or [])),
-            report_file=_path(report_file) or _settings(c).report_file,
+            report_file=_path(report_file) or settings.report_file,
             markdown_file=_path(markdown_file),
             junit_file=_path(junit_file),
             baseline=_path(baseline),
             verbose=verbose,
+            detail=files,
+            table_detail=table,
         )
         code = merge_lib.execute(options, sys.stdout, sys.stderr)
     raise SystemExit(code)

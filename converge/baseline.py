@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from converge import stats
+from converge.model import Detail
 
 CheckKey = tuple[str, str, str, int]  # step name, kind, target, occurrence
 Text = Callable[[str], str]  # makes a piece of text safe for the output (terminal, Markdown)
@@ -211,12 +212,19 @@ def check_change(change: Mapping[str, Any]) -> str:
     )
 
 
-def listed(section: Mapping[str, Any], kind: str, checks: bool = True) -> list[str]:
-    """The scenarios, and unless ``checks`` is off the checks, that regressed or were fixed."""
+def listed(section: Mapping[str, Any], kind: str, detail: Detail = "full") -> list[str]:
+    """The scenarios and the checks that regressed or were fixed (``kind``).
+
+    At the public detail level a check is not named (its step, kind and target say what the
+    holdouts check): each scenario's checks are counted instead."""
     lines = [scenario_change(change) for change in section[kind]["scenarios"]]
-    if checks:
-        lines += [check_change(change) for change in section[kind]["checks"]]
-    return lines
+    if detail == "full":
+        return lines + [check_change(change) for change in section[kind]["checks"]]
+    counts = Counter(change["scenario"] for change in section[kind]["checks"])
+    word = {"regressions": "regressed", "fixes": "fixed"}.get(kind, kind)
+    return lines + [
+        f"{scenario!r}: {_plural(count, 'check')} {word}" for scenario, count in counts.items()
+    ]
 
 
 def new_and_removed(section: Mapping[str, Any]) -> list[str]:

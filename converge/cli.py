@@ -15,7 +15,7 @@ from converge import __version__, colors, shards
 from converge.colors import CHOICES
 from converge.config import DEFAULT_WORKERS, MAX_RUNS, MAX_WORKERS
 from converge.errors import EXIT_ERROR, EXIT_OK, ConfigError, ConvergeError, guard
-from converge.model import GATES, TIERS, Priority
+from converge.model import DETAILS, GATES, TIERS, Priority, detail_levels
 from converge.shards import Shard
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
     run.add_argument("--junit-file", type=Path, help="also write JUnit XML here")
+    _add_detail(run)
     run.add_argument(
         "-v", "--verbose", action="store_true",
         help="show every step, and every failed check with expected and actual values",
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--color", choices=CHOICES, default="auto",
         help="table: colour the results (auto, always, never)",
     )
+    _add_detail(report, "markdown and junit: ")
     report.add_argument(
         "--no-marker", action="store_true",
         help="markdown: leave out the hidden marker that identifies the sticky PR comment",
@@ -244,6 +246,7 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     merge.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
     merge.add_argument("--junit-file", type=Path, help="also write JUnit XML here")
+    _add_detail(merge)
     merge.add_argument(
         "--baseline", type=Path, metavar="FILE",
         help="a previous report to compare the whole run with (as converge run --baseline)",
@@ -257,6 +260,20 @@ def _add_merge(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="colour the results: auto (on a terminal, unless NO_COLOR is set), always, never",
     )
     merge.set_defaults(handler=_merge)
+
+
+DETAIL_HELP = (
+    "how much of what the holdouts check is shown: public (scores and counts only, for the "
+    "code's author; the default of the Markdown and JUnit) or full (every failed check; the "
+    "default of the terminal); given, it sets both"
+)
+
+
+def _add_detail(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(
+        "--detail", choices=DETAILS, metavar="LEVEL",
+        help=prefix + DETAIL_HELP + " (public or full)",
+    )
 
 
 def run_options() -> dict[str, argparse.Action]:
@@ -380,6 +397,8 @@ def _run_or_replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> i
         junit_file=arguments.junit_file,
         seed=arguments.seed,
         gate=arguments.gate or "mean",
+        detail=detail_levels(arguments.detail)[0],
+        table_detail=detail_levels(arguments.detail)[1],
         twin_urls=tuple(twin_urls),
         baseline=arguments.baseline,
         variables=tuple(arguments.variables),
@@ -400,6 +419,8 @@ def _merge(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         baseline=arguments.baseline,
         verbose=arguments.verbose,
         color=arguments.color,
+        detail=detail_levels(arguments.detail)[0],
+        table_detail=detail_levels(arguments.detail)[1],
     )
     return execute(options, out, err)
 
@@ -412,6 +433,8 @@ def _replay(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if arguments.scenario is None or arguments.replay_run is None:
         raise ConfigError("--replay needs --scenario NAME and --run K (the run to repeat)")
+    if arguments.detail == "public":
+        raise ConfigError("--replay shows every step and check: --detail public does not apply")
     if arguments.runs != 1 or arguments.seed is not None or arguments.shard is not None:
         raise ConfigError(
             "--replay repeats one recorded run: --runs, --seed and --shard do not apply"
@@ -467,16 +490,29 @@ def _validate(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _report(arguments: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from converge.report import load_report, render_junit, render_markdown, render_table
+    from converge.report import (
+        VERBOSE_PUBLIC,
+        load_report,
+        render_junit,
+        render_markdown,
+        render_table,
+    )
 
     document = load_report(arguments.file)
+    files, terminal = detail_levels(arguments.detail)
     if arguments.format == "markdown":
-        out.write(render_markdown(document, sticky_marker=not arguments.no_marker))
+        out.write(
+            render_markdown(document, sticky_marker=not arguments.no_marker, detail=files)
+        )
     elif arguments.format == "junit":
-        out.write(render_junit(document))
+        out.write(render_junit(document, detail=files))
     else:
+        if arguments.verbose and terminal == "public":
+            raise ConfigError(VERBOSE_PUBLIC)
         color = colors.wanted(arguments.color, out)
-        out.write(render_table(document, verbose=arguments.verbose, color=color))
+        out.write(
+            render_table(document, verbose=arguments.verbose, color=color, detail=terminal)
+        )
     return EXIT_OK
 
 

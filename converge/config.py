@@ -25,7 +25,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from converge.errors import ConfigError
-from converge.model import GATES, TIERS, Gate, Priority
+from converge.model import DETAILS, GATES, TIERS, Detail, Gate, Priority
 
 SECTION = "converge"
 SOURCE = "setup.cfg [converge]"
@@ -59,6 +59,7 @@ DEFAULTS: dict[str, str] = {
     "threshold_important": "85",
     "threshold_nice_to_have": "85",
     "gate": "mean",
+    "detail": "public",
     "timeout": "10",
     "workers": str(DEFAULT_WORKERS),
     "vars_file": "",
@@ -145,6 +146,8 @@ class Settings:
     # mock-anthropic's TWIN_ANTHROPIC_VARIABILITY: 0 the same answer every time, up to 1 varied.
     twins_variability: float = 0.0
     gate: Gate = "mean"  # what thresholds are compared with: satisfaction or its lower bound
+    # How much of what the holdouts check the Markdown, the step summary and JUnit show.
+    detail: Detail = "public"
     vars_file: Path | None = None  # user variables for the scenarios (a YAML or JSON mapping)
     # Proxies and CA bundle from the environment for the requests to the API (--trust-env).
     trust_env: bool = False
@@ -192,6 +195,7 @@ class Settings:
             timeout=reader.positive_number("timeout"),
             workers=reader.positive_int("workers", MAX_WORKERS),
             gate=reader.gate("gate"),
+            detail=reader.detail("detail"),
             vars_file=base / reader.text("vars_file") if reader.text("vars_file") else None,
             trust_env=reader.boolean("trust_env"),
             twins_backend=backend,
@@ -225,6 +229,7 @@ class Settings:
             "report_file": _relative(self.report_file, self.root),
             **thresholds,
             "gate": self.gate,
+            "detail": self.detail,
             "timeout": _number_text(self.timeout),
             "workers": str(self.workers),
             "vars_file": _relative(self.vars_file, self.root) if self.vars_file else "",
@@ -382,6 +387,13 @@ class _Reader:
             if value == gate:
                 return gate
         raise ConfigError(self.wrong(key, f"one of {', '.join(GATES)}"))
+
+    def detail(self, key: str) -> Detail:
+        value = self.text(key, required=True)
+        for detail in DETAILS:
+            if value == detail:
+                return detail
+        raise ConfigError(self.wrong(key, f"one of {', '.join(DETAILS)}"))
 
     def boolean(self, key: str) -> bool:
         value = self.values.get(key)

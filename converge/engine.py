@@ -28,10 +28,21 @@ from converge.errors import (
     NoScenariosError,
     ReportError,
 )
-from converge.model import DEFAULT_TIMEOUT, GATES, TIERS, Gate, Priority, Scenario, ScenarioResult
+from converge.model import (
+    DEFAULT_TIMEOUT,
+    DETAILS,
+    GATES,
+    TIERS,
+    Detail,
+    Gate,
+    Priority,
+    Scenario,
+    ScenarioResult,
+)
 from converge.progress import Progress
 from converge.redact import Redactor
 from converge.report import (
+    VERBOSE_PUBLIC,
     build_report,
     load_report,
     render_junit,
@@ -86,6 +97,9 @@ class RunOptions:
     vars_file: Path | None = None  # --vars-file: a YAML or JSON mapping of user variables
     trust_env: bool = False  # proxies and CA bundle from the environment (--trust-env)
     shard: Shard | None = None  # --shard K/N: only this shard's share (converge.shards)
+    # What the Markdown and JUnit show of the holdouts (converge.model.Detail), and the table.
+    detail: Detail = "public"
+    table_detail: Detail = "full"
 
 
 STDOUT = Path("-")  # as report_file: the JSON report goes to stdout, the table to stderr
@@ -150,14 +164,15 @@ def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     if failure is None or (interrupted is not None and judged.results):
         show_table(
             document, options.report_file, verbose=options.verbose, color=options.color,
-            out=out, err=err,
+            out=out, err=err, detail=options.table_detail,
         )
     # A signal now must not cut the writing short (the previous verdict would stay in place):
     # it is honoured once the report is written.
     with interrupt.deferred() as late:
         try:
             write_outputs(
-                document, options.report_file, options.markdown_file, options.junit_file, out
+                document, options.report_file, options.markdown_file, options.junit_file, out,
+                detail=options.detail,
             )
         except OSError as error:
             problem = f"cannot write the report: {error}"
@@ -420,6 +435,11 @@ def check_options(options: RunOptions) -> None:
         raise ConfigError(f"--seed must be from 1 to {seeds.MAX_SEED} (got {options.seed})")
     if options.gate not in GATES:
         raise ConfigError(f"--gate must be one of {', '.join(GATES)} (got {options.gate!r})")
+    for detail in (options.detail, options.table_detail):
+        if detail not in DETAILS:
+            raise ConfigError(f"--detail must be one of {', '.join(DETAILS)} (got {detail!r})")
+    if options.verbose and options.table_detail == "public":
+        raise ConfigError(VERBOSE_PUBLIC)
     if options.priority is not None and options.priority not in TIERS:
         raise ConfigError(f"--priority must be one of {', '.join(TIERS)}")
     if options.shard is not None and options.baseline is not None:
@@ -532,6 +552,7 @@ def show_table(
     color: ColorChoice,
     out: TextIO,
     err: TextIO,
+    detail: Detail = "full",
 ) -> None:
     """The results table, where a run (or a merge) shows it."""
     # With the JSON on stdout (--report-file -), everything else goes to stderr.
@@ -541,6 +562,7 @@ def show_table(
         verbose=verbose,
         color=colors.wanted(color, table_out),
         why=_why(report_file),
+        detail=detail,
     )
     table_out.write(table)
     table_out.flush()
@@ -552,17 +574,20 @@ def write_outputs(
     markdown_file: Path | None,
     junit_file: Path | None,
     out: TextIO,
+    *,
+    detail: Detail = "public",
 ) -> None:
-    """The JSON report (``-``: to ``out``), and the Markdown and JUnit files when asked for."""
+    """The JSON report (``-``: to ``out``), and the Markdown and JUnit files when asked for,
+    at ``detail`` (the JSON report always keeps everything: it is private)."""
     if to_stdout(report_file):
         out.write(report_json(document))
         out.flush()
     elif report_file is not None:
         write_report_atomic(document, report_file)
     if markdown_file is not None:
-        _write_text(markdown_file, render_markdown(document, sticky_marker=True))
+        _write_text(markdown_file, render_markdown(document, sticky_marker=True, detail=detail))
     if junit_file is not None:
-        _write_text(junit_file, render_junit(document))
+        _write_text(junit_file, render_junit(document, detail=detail))
 
 
 def _write_text(path: Path, text: str) -> None:

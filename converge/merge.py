@@ -34,10 +34,10 @@ from typing import Any, TextIO
 from converge import baseline
 from converge.colors import ColorChoice
 from converge.engine import show_table, write_outputs
-from converge.errors import EXIT_ERROR, ConvergeError, ReportError
-from converge.model import TIERS, Gate, Priority, Scenario, ScenarioResult
+from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, ReportError
+from converge.model import TIERS, Detail, Gate, Priority, Scenario, ScenarioResult
 from converge.redact import Redactor
-from converge.report import build_report, load_report, runs_of
+from converge.report import VERBOSE_PUBLIC, build_report, load_report, runs_of
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 
 
@@ -50,6 +50,8 @@ class MergeOptions:
     baseline: Path | None = None  # a previous report to compare the merged run with
     verbose: bool = False
     color: ColorChoice = "auto"
+    detail: Detail = "public"  # of the Markdown and JUnit (converge.model.Detail)
+    table_detail: Detail = "full"  # of the table
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def execute(options: MergeOptions, out: TextIO, err: TextIO) -> int:
     shards: list[_Shard] = []
     results: list[ScenarioResult] = []
     try:
+        if options.verbose and options.table_detail == "public":
+            raise ConfigError(VERBOSE_PUBLIC)
         shards = _read(options.reports)
         _check(shards)
         results = _scored(shards)
@@ -103,10 +107,13 @@ def execute(options: MergeOptions, out: TextIO, err: TextIO) -> int:
     if failure is None:
         show_table(
             document, options.report_file, verbose=options.verbose, color=options.color,
-            out=out, err=err,
+            out=out, err=err, detail=options.table_detail,
         )
     try:
-        write_outputs(document, options.report_file, options.markdown_file, options.junit_file, out)
+        write_outputs(
+            document, options.report_file, options.markdown_file, options.junit_file, out,
+            detail=options.detail,
+        )
     except OSError as error:
         problem = f"cannot write the report: {error}"
         if failure is None:

@@ -182,6 +182,22 @@ GATES: tuple[Gate, ...] = ("mean", "lower-bound")
 """What a scenario's threshold is compared with: its satisfaction (the mean over the runs), or the
 95% Wilson lower bound of it (:mod:`converge.stats`)."""
 
+Detail = Literal["public", "full"]
+DETAILS: tuple[Detail, ...] = ("public", "full")
+"""How much of what the holdouts check a rendering shows. public: scenario names, tiers, scores,
+check counts and results only, for whoever writes the code (the PR comment, the step summary,
+JUnit, CI logs); full: every step and check, for the holdouts' owner and local debugging."""
+
+
+def detail_levels(given: Detail | None, files: Detail = "public") -> tuple[Detail, Detail]:
+    """The detail level of the files (Markdown, JUnit) and of the terminal table: ``--detail``
+    given sets both (``public`` keeps a CI log as hidden as the PR comment); without it the
+    files take ``files`` (the configured ``detail``, public by default) and the terminal, a
+    local run's, shows everything."""
+    if given is not None:
+        return given, given
+    return files, "full"
+
 Outcome = Literal["PASS", "FAIL", "WARN", "INFO"]
 """PASS: at or above threshold. Below it: FAIL for critical, WARN for important, INFO otherwise."""
 

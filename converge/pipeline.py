@@ -22,7 +22,7 @@ from converge import engine, holdouts, interrupt, twins
 from converge.colors import ColorChoice
 from converge.config import Settings
 from converge.errors import ConvergeError, Interrupted, TwinsError
-from converge.model import Gate, Priority
+from converge.model import Detail, Gate, Priority, detail_levels
 from converge.shards import Shard
 
 Say = Callable[[str], None]
@@ -55,6 +55,7 @@ class Options:
     variables: tuple[str, ...] = ()  # --var NAME=VALUE
     vars_file: Path | None = None  # --vars-file; None: the configured vars_file, if any
     shard: Shard | None = None  # --shard K/N: only this shard's share of the scenarios
+    detail: Detail | None = None  # --detail: every rendering; None: the configured one's rule
 
 
 def converge(settings: Settings, options: Options, out: TextIO, err: TextIO) -> int:
@@ -207,6 +208,8 @@ def _pull_and_run(
         variables=options.variables,
         vars_file=options.vars_file or settings.vars_file,
         shard=options.shard,
+        detail=detail_levels(options.detail, settings.detail)[0],
+        table_detail=detail_levels(options.detail, settings.detail)[1],
     )
     return engine.execute(run_options, out, err)
 

@@ -4,6 +4,14 @@
 passes the whole document through the run's :class:`~converge.redact.Redactor` before anyone
 sees it. Every renderer (terminal table, Markdown for a PR comment, JUnit XML) reads that saved
 document, never the runner's state, so ``converge report FILE`` shows exactly what the run showed.
+
+Each renderer takes a detail level (:data:`~converge.model.Detail`). At ``public`` it shows
+scenario names, tiers, scores, check counts and results, and counts of failed, flaky, regressed
+and fixed checks: never a step's name, method or path, a check's target, expected or actual
+value or message, or where a check is written (file and line), since whoever writes the code
+reads the PR comment, the step summary and the JUnit file, and the holdouts are the checks they
+must not see. The Markdown and JUnit default to ``public``; the terminal table (a local run's) and
+the JSON report keep everything.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from converge.errors import ReportError
 from converge.model import (
     TIERS,
     CheckResult,
+    Detail,
     Gate,
     Priority,
     RunResult,
@@ -39,6 +48,9 @@ from converge.visible import show
 
 REPORT_FORMAT = 1
 STICKY_MARKER = "<!-- converge-report -->"
+VERBOSE_PUBLIC = (
+    "--verbose shows what the holdouts check, which --detail public hides: use one or the other"
+)
 OUTCOMES = ("PASS", "FAIL", "WARN", "INFO")
 
 _TIER_ORDER = {tier: position for position, tier in enumerate(TIERS)}
@@ -329,13 +341,18 @@ def render_table(
     verbose: bool = False,
     color: bool = False,
     why: str | None = None,
+    detail: Detail = "full",
 ) -> str:
     """The terminal view: one row per scenario, warnings, then the one-line verdict.
 
     ``color``: results and the verdict in colour (:mod:`converge.colors`). ``why``: how to see
     the failed checks, said on one last line when a scenario is below its threshold and the
-    view is not already verbose (e.g. ``converge report -v reports/latest.json``).
+    view is not already verbose (e.g. ``converge report -v reports/latest.json``). ``detail``
+    ``public`` (a CI log the code's author reads) shows no step or check, verbose or not.
     """
+    public = detail == "public"
+    verbose = verbose and not public
+    why = None if public else why
     lines: list[str] = []
     scenarios = _ordered(document)
     paint = colors.paint if color else (lambda text, _word: text)
@@ -348,7 +365,7 @@ def render_table(
         for scenario in scenarios:
             lines.append("")
             lines.extend(_verbose_scenario(scenario))
-    flaky = flaky_lines(document)
+    flaky = flaky_lines(document, detail)
     if flaky:
         lines.append("")
         lines.extend(flaky)
@@ -357,7 +374,9 @@ def render_table(
         lines.append("")
         lines.append(_one_line(baseline.headline(section)))
         for kind, label in (("regressions", "regression"), ("fixes", "fix")):
-            lines.extend(f"  {label}: {_one_line(line)}" for line in baseline.listed(section, kind))
+            lines.extend(
+                f"  {label}: {_one_line(line)}" for line in baseline.listed(section, kind, detail)
+            )
         lines.extend(f"  {_one_line(line)}" for line in baseline.new_and_removed(section))
     warnings = warning_lines(document)
     if warnings:
@@ -433,8 +452,9 @@ def gate_note(document: Mapping[str, Any], scenario: Mapping[str, Any]) -> str:
     return note + f"; {needed} runs at this rate would clear it"
 
 
-def flaky_lines(document: Mapping[str, Any]) -> list[str]:
-    """The flaky checks of every scenario, one line each (empty when there are none)."""
+def flaky_lines(document: Mapping[str, Any], detail: Detail = "full") -> list[str]:
+    """The flaky checks of every scenario, one line each (empty when there are none); at the
+    public detail level one line per scenario, counting them."""
     lines: list[str] = []
     for scenario in _ordered(document):
         flaky = scenario.get("flaky_checks") or []
@@ -442,7 +462,11 @@ def flaky_lines(document: Mapping[str, Any]) -> list[str]:
             continue
         if not lines:
             lines.append("Flaky checks (held in some runs, failed in others):")
-        lines.append(f"  {scenario['priority']} / {_one_line(scenario['name'])}")
+        title = f"  {scenario['priority']} / {_one_line(scenario['name'])}"
+        if detail == "public":
+            lines.append(f"{title}: {_count(len(flaky), 'flaky check')}")
+            continue
+        lines.append(title)
         for check in flaky:
             lines.append(f"    {_one_line(_flaky_label(check))}")
     return lines
@@ -508,19 +532,24 @@ def verdict(document: Mapping[str, Any]) -> str:
 
 
 def render_markdown(
-    document: Mapping[str, Any], sticky_marker: bool = True, criteria: Sequence[str] = ()
+    document: Mapping[str, Any],
+    sticky_marker: bool = True,
+    criteria: Sequence[str] = (),
+    detail: Detail = "public",
 ) -> str:
     """A GitHub-flavoured summary for a PR comment; the hidden marker lets CI update it in place.
 
     ``criteria`` are Markdown lines placed above the scenario table: ``invoke done``'s four
-    criteria and its verdict, in the PR comment.
+    criteria and its verdict, in the PR comment. ``detail``: ``public`` (the default: a PR
+    comment is read by the code's author) counts the failed, flaky, regressed and fixed checks;
+    ``full`` names each with its step, file and line, expected and actual values.
     """
     lines = [STICKY_MARKER, ""] if sticky_marker else []
     status = _status_word(document)
     lines.append(f"### converge: {status}")
     lines.append("")
     section = document.get("baseline")
-    regressed = baseline.listed(section, "regressions") if section else []
+    regressed = baseline.listed(section, "regressions", detail) if section else []
     if section and regressed:
         # The PR comment leads with what got worse since the base branch.
         lines.append(f"**Regressions** ({_md(baseline.headline(section))}):")
@@ -541,34 +570,10 @@ def render_markdown(
         lines.append("")
         for scenario in held_back:
             lines.append(f"- **{_md(scenario['name'])}**: {_md(gate_note(document, scenario))}")
-    flaky = [s for s in scenarios if s.get("flaky_checks")]
-    if flaky:
-        count = sum(len(s["flaky_checks"]) for s in flaky)
-        lines.extend(
-            [
-                "",
-                f"<details><summary>Flaky checks: {count} (held in some runs, failed in "
-                "others)</summary>",
-                "",
-            ]
-        )
-        for scenario in flaky:
-            lines.append(f"**{_md(scenario['name'])}** ({_md(scenario['file'])})")
-            lines.append("")
-            lines.extend(f"- {_md(_flaky_label(check))}" for check in scenario["flaky_checks"])
-            lines.append("")
-        lines.append("</details>")
-    failing = [s for s in scenarios if _failed_checks(s)]
-    if failing:
-        lines.extend(["", "<details><summary>Failed checks</summary>", ""])
-        for scenario in failing:
-            lines.append(f"**{_md(scenario['name'])}** ({_md(scenario['file'])})")
-            lines.append("")
-            lines.extend(f"- {_md(line)}" for line in failure_lines(scenario))
-            lines.append("")
-        lines.append("</details>")
+    lines.extend(_markdown_flaky(scenarios, detail))
+    lines.extend(_markdown_failures(scenarios, detail))
     if section:
-        others = [f"fix: {line}" for line in baseline.listed(section, "fixes")]
+        others = [f"fix: {line}" for line in baseline.listed(section, "fixes", detail)]
         others += baseline.new_and_removed(section)
         lines.append("")
         lines.append(_md(baseline.headline(section)) + (":" if others else ""))
@@ -584,15 +589,68 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
-def render_junit(document: Mapping[str, Any]) -> str:
+def _markdown_flaky(scenarios: Sequence[Mapping[str, Any]], detail: Detail) -> list[str]:
+    """The PR comment's flaky checks: counted per scenario (public), or each folded away (full)."""
+    flaky = [s for s in scenarios if s.get("flaky_checks")]
+    if not flaky:
+        return []
+    count = sum(len(s["flaky_checks"]) for s in flaky)
+    if detail == "public":
+        return [
+            "",
+            f"Flaky checks: {count} (held in some runs, failed in others):",
+            "",
+            *(
+                f"- **{_md(s['name'])}**: {_count(len(s['flaky_checks']), 'flaky check')}"
+                for s in flaky
+            ),
+        ]
+    lines = [
+        "",
+        f"<details><summary>Flaky checks: {count} (held in some runs, failed in "
+        "others)</summary>",
+        "",
+    ]
+    for scenario in flaky:
+        lines.append(f"**{_md(scenario['name'])}** ({_md(scenario['file'])})")
+        lines.append("")
+        lines.extend(f"- {_md(_flaky_label(check))}" for check in scenario["flaky_checks"])
+        lines.append("")
+    lines.append("</details>")
+    return lines
+
+
+def _markdown_failures(scenarios: Sequence[Mapping[str, Any]], detail: Detail) -> list[str]:
+    """The PR comment's failed checks: a note that they are hidden (public; the table counts
+    them), or each with its step, file and line, folded away (full)."""
+    failing = [s for s in scenarios if _failed_checks(s)]
+    if not failing:
+        return []
+    if detail == "public":
+        return ["", HIDDEN]
+    lines = ["", "<details><summary>Failed checks</summary>", ""]
+    for scenario in failing:
+        lines.append(f"**{_md(scenario['name'])}** ({_md(scenario['file'])})")
+        lines.append("")
+        lines.extend(f"- {_md(line)}" for line in failure_lines(scenario))
+        lines.append("")
+    lines.append("</details>")
+    return lines
+
+
+def render_junit(document: Mapping[str, Any], detail: Detail = "public") -> str:
     """JUnit XML: one testcase per scenario, and one ``error`` case for a run that could not
     judge the change (exit 2).
+
+    ``detail``: ``public`` (the default: test-report tools show it to the code's author) says
+    how many checks failed and leaves out the scenario's file; ``full`` names each failed check.
 
     Only a critical scenario below its threshold is a ``failure``: it is what fails the run. An
     important or nice-to-have one below its threshold passes, with a warning in its
     ``system-out``, since the run itself passes (exit 0) and a red test on a CI dashboard would
     say otherwise. The output follows the common JUnit schema (tests/resources/junit.xsd).
     """
+    public = detail == "public"
     scenarios = _ordered(document)
     failures = sum(1 for s in scenarios if s["result"] == "FAIL")
     errors = 1 if document.get("error") else 0
@@ -614,25 +672,25 @@ def render_junit(document: Mapping[str, Any]) -> str:
             case, "error", {"message": _xml(str(document["error"]).splitlines()[0]),
                             "type": "ConvergeError"}
         )
-        error.text = _xml(str(document["error"]))
+        # Past its first line, an error may quote the scenario files (every problem found).
+        error.text = _xml(str(document["error"]).splitlines()[0] if public else document["error"])
     for scenario in scenarios:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            {
-                "classname": f"converge.{scenario['priority']}",
-                "name": _xml(scenario["name"]),
-                "file": _xml(scenario["file"]),
-                "time": _junit_time(scenario["duration_ms"]),
-            },
-        )
+        attributes = {
+            "classname": f"converge.{scenario['priority']}",
+            "name": _xml(scenario["name"]),
+            "file": _xml(scenario["file"]),
+            "time": _junit_time(scenario["duration_ms"]),
+        }
+        if public:
+            del attributes["file"]
+        case = ET.SubElement(suite, "testcase", attributes)
         summary = (
             f"satisfaction {_percent(scenario['satisfaction'])} "
             f"({scenario['checks_passed']}/{scenario['checks_total']} checks), "
             f"lower bound {_bound(scenario)}, threshold {_percent(scenario['threshold'])} "
             f"(gate: {gate_of(document)})"
         )
-        why = "\n".join(failure_lines(scenario))
+        why = _failed_count(scenario) if public else "\n".join(failure_lines(scenario))
         out_text = summary
         if scenario["result"] == "FAIL":
             failure = ET.SubElement(
@@ -715,6 +773,25 @@ def failure_lines(scenario: Mapping[str, Any]) -> list[str]:
                 f"{where}, {_at(scenario, check)}: {_check_label(check)}: {check['message']}"
             )
     return lines
+
+
+HIDDEN = (
+    "Which checks failed, and why, is not shown at the public detail level: the holdout "
+    "scenarios stay hidden from the code's author."
+)
+
+
+def _failed_count(scenario: Mapping[str, Any]) -> str:
+    """The public account of a scenario's failed checks: how many, over all its runs."""
+    failed = int(scenario["checks_total"]) - int(scenario["checks_passed"])
+    return (
+        f"{failed} of {_count(int(scenario['checks_total']), 'check')} failed; which ones, and "
+        "why, is not shown at the public detail level"
+    )
+
+
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}{_s(count)}"
 
 
 def _quoted(name: str) -> str:

@@ -92,8 +92,9 @@ def every_output(document: dict) -> dict[str, str]:
     return {
         "json": json.dumps(document),
         "table": render_table(document, verbose=True),
-        "markdown": render_markdown(document, sticky_marker=True),
-        "junit": render_junit(document),
+        # At full detail: secrets must stay out even of what shows every check.
+        "markdown": render_markdown(document, sticky_marker=True, detail="full"),
+        "junit": render_junit(document, detail="full"),
     }
 
 
@@ -186,7 +187,7 @@ def test_markdown_escapes_hostile_names(document):
 
 
 def test_junit_is_valid_xml_with_one_testcase_per_scenario(document):
-    root = ET.fromstring(render_junit(document))
+    root = ET.fromstring(render_junit(document, detail="full"))
     cases = root.findall(".//testcase")
     assert len(cases) == 3
     names = {case.get("name") for case in cases}
@@ -377,8 +378,8 @@ def test_not_sent_is_said_once_per_step_everywhere(step_failures):
     assert reason.startswith("not sent:")
     for name, text in {
         "verbose": render_table(step_failures, verbose=True),
-        "markdown": render_markdown(step_failures),
-        "junit": render_junit(step_failures),
+        "markdown": render_markdown(step_failures, detail="full"),
+        "junit": render_junit(step_failures, detail="full"),
     }.items():
         assert text.count(reason[:20]) == 1, name
 
@@ -392,7 +393,7 @@ def test_verbose_names_each_step_by_position_and_name_with_its_checks_lines(step
 
 
 def test_junit_fails_critical_passes_the_others_with_a_warning_and_validates(step_failures):
-    text = render_junit(step_failures)
+    text = render_junit(step_failures, detail="full")
     assert_valid_junit(text)
     root = ET.fromstring(text)
     suite = root.find("testsuite")
@@ -434,5 +435,5 @@ def test_the_junit_schema_check_can_fail():
 
 
 def test_markdown_names_the_step_and_line_of_each_failed_check(step_failures):
-    text = render_markdown(step_failures)
+    text = render_markdown(step_failures, detail="full")
     assert 'step 1 "Create an item" (POST /items), critical/items.yaml:9: body\\_equals' in text

@@ -160,7 +160,10 @@ def test_converge_workflow_has_the_three_jobs_wired_as_specified() -> None:
     runs = [step["run"] for step in steps if "invoke converge" in step.get("run", "")]
     assert len(runs) == 2, "against a preview and against the twins"
     for script in runs:
-        assert '"--junit-file reports/junit.xml --markdown-file reports/summary.md"' in script
+        assert (
+            '"--detail public --junit-file reports/junit.xml --markdown-file reports/summary.md"'
+            in script
+        )
     assert jobs["converge"]["env"]["HOLDOUT_PAT"] == "${{ secrets.HOLDOUT_PAT }}"
 
 
@@ -181,7 +184,7 @@ def test_with_converge_shards_set_the_scenarios_run_on_a_matrix_and_the_report_j
     names = [step.get("name") for step in steps]
     merge = next(s for s in steps if "invoke report.merge" in s.get("run", ""))
     assert "invoke report.merge --shards 'shards/*/latest.json' $outputs" in merge["run"]
-    assert 'outputs="--report-file reports/latest.json --junit-file' in merge["run"]
+    assert 'outputs="--detail public --report-file reports/latest.json --junit-file' in merge["run"]
     assert names.index(merge["name"]) < names.index("Render the PR comment")
     download = next(s for s in steps if s.get("with", {}).get("pattern") == "converge-shard-*")
     assert names.index(download["name"]) < names.index(merge["name"])
@@ -250,6 +253,21 @@ def test_the_spec_review_is_its_own_job_skipped_with_a_notice_without_a_key() ->
     ]
     assert {"converge-report", "gates-report", "spec-review-report"} <= set(downloads)
 
+
+
+def test_what_the_workflows_post_where_the_codes_author_reads_is_public() -> None:
+    """The PR comment, the step summary, the converge job's log and files, the merged shards'
+    files: all at --detail public; only the holdouts repository's own summary is full."""
+    scripts = "\n".join(run_scripts(load(REPO / ".github/workflows/converge.yml")))
+    assert "invoke report.comment --detail public" in scripts
+    assert "invoke report.summary --detail public" in scripts
+    merge = next(line for line in scripts.splitlines() if "--report-file" in line)
+    assert "--detail public" in merge, "the merged shards' Markdown and JUnit, and the merge's log"
+    assert "--detail full" not in scripts, "nothing the code's author reads is at full detail"
+    template = (REPO / "templates/holdouts-repo/.github/workflows/holdouts.yml").read_text()
+    # The check run's summary lands on the product commit: public. The owner's summary: full.
+    assert 'invoke report.comment --detail public > "$RUNNER_TEMP/converge-summary.md"' in template
+    assert "invoke report.summary --detail full" in template
 
 
 # --- conventions of GitHub Actions ---------------------------------------------------------------
