@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shlex
 import subprocess
@@ -155,7 +156,9 @@ def test_converge_workflow_has_the_three_jobs_wired_as_specified() -> None:
     upload = next(s for s in jobs["converge"]["steps"] if "upload-artifact" in s.get("uses", ""))
     assert upload["if"] == "always()"
     uploaded = upload["with"]["path"].split()
-    assert uploaded == ["reports/latest.json", "reports/junit.xml", "reports/summary.md"]
+    assert uploaded == [
+        "reports/latest.json.enc", "reports/latest.json", "reports/junit.xml", "reports/summary.md"
+    ]
     steps = jobs["converge"]["steps"]
     runs = [step["run"] for step in steps if "invoke converge" in step.get("run", "")]
     assert len(runs) == 2, "against a preview and against the twins"
@@ -261,13 +264,66 @@ def test_what_the_workflows_post_where_the_codes_author_reads_is_public() -> Non
     scripts = "\n".join(run_scripts(load(REPO / ".github/workflows/converge.yml")))
     assert "invoke report.comment --detail public" in scripts
     assert "invoke report.summary --detail public" in scripts
-    merge = next(line for line in scripts.splitlines() if "--report-file" in line)
+    merge = next(
+        line for line in scripts.splitlines() if 'outputs="' in line and "--report-file" in line
+    )
     assert "--detail public" in merge, "the merged shards' Markdown and JUnit, and the merge's log"
     assert "--detail full" not in scripts, "nothing the code's author reads is at full detail"
     template = (REPO / "templates/holdouts-repo/.github/workflows/holdouts.yml").read_text()
     # The check run's summary lands on the product commit: public. The owner's summary: full.
     assert 'invoke report.comment --detail public > "$RUNNER_TEMP/converge-summary.md"' in template
     assert "invoke report.summary --detail full" in template
+
+
+def test_every_uploaded_json_report_is_sealed_first_and_opened_after_download() -> None:
+    """An artifact can be downloaded by anyone who reads the repository, the code's author
+    included: the JSON report (every check) is sealed right before each upload."""
+    jobs = load(REPO / ".github/workflows/converge.yml")["jobs"]
+    for name, job in jobs.items():
+        steps = job["steps"]
+        for index, step in enumerate(steps):
+            if "upload-artifact" not in step.get("uses", ""):
+                continue
+            paths = step["with"]["path"].split()
+            if not any(path.endswith("latest.json") for path in paths):
+                continue
+            sealed = [s.get("run", "") for s in steps[:index]]
+            assert "report-seal seal reports/latest.json" in sealed[-1], f"{name}: not sealed"
+    scripts = "\n".join(run_scripts(load(REPO / ".github/workflows/converge.yml")))
+    assert scripts.count("report-seal open baseline/latest.json") == 2, "both baseline fetches"
+    assert "report-seal open reports/latest.json shards/*/latest.json" in scripts
+
+
+def seal(*args: str, token: str | None, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "HOLDOUT_PAT"}
+    if token is not None:
+        env["HOLDOUT_PAT"] = token
+    return subprocess.run(
+        [str(REPO / ".github/scripts/report-seal"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_the_report_seal_hides_the_report_and_only_its_token_opens_it(tmp_path: Path) -> None:
+    report = tmp_path / "latest.json"
+    text = '{"checks": "what the holdouts check: expected MRK-SECRET-VALUE"}\n'
+    report.write_text(text)
+    assert seal("seal", str(report), token="holdout-pat-1", cwd=tmp_path).returncode == 0
+    assert not report.exists(), "the plain report is gone once sealed"
+    assert b"MRK-SECRET-VALUE" not in (tmp_path / "latest.json.enc").read_bytes()
+    wrong = seal("open", str(report), token="another-token", cwd=tmp_path)
+    assert wrong.returncode == 0 and "cannot open" in wrong.stderr
+    assert not report.exists() and not (tmp_path / "latest.json.enc").exists()
+    report.write_text(text)
+    seal("seal", str(report), token="holdout-pat-1", cwd=tmp_path)
+    opened = seal("open", str(report), str(tmp_path / "absent.json"), token="holdout-pat-1",
+                  cwd=tmp_path)
+    assert opened.returncode == 0, opened.stderr
+    assert report.read_text() == text and not (tmp_path / "latest.json.enc").exists()
+    # Without HOLDOUT_PAT the scenarios are readable without a secret: the report stays as is.
+    assert seal("seal", str(report), token=None, cwd=tmp_path).returncode == 0
+    assert report.read_text() == text and not (tmp_path / "latest.json.enc").exists()
+    assert seal("bogus", str(report), token=None, cwd=tmp_path).returncode == 2
 
 
 # --- conventions of GitHub Actions ---------------------------------------------------------------
