@@ -23,7 +23,9 @@ import pytest
 
 from converge.errors import guard
 from converge.report import STICKY_MARKER, schema_problems
+from tests.support.processes import run_to_the_end
 from tests.support.servers import Reply, TestServer, free_port
+from tests.support.tls import certificates, server_context
 
 
 @dataclass
@@ -36,12 +38,8 @@ class Outcome:
 
 def converge(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
-    process = subprocess.run(
-        [sys.executable, "-m", "converge", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )
-    assert process.returncode is not None  # the process is gone, not left running
-    return process
+    return run_to_the_end([sys.executable, "-m", "converge", *args], cwd=cwd, env=env,
+                          timeout=timeout)
 
 
 def run(tmp_path: Path, api_url: str, *extra: str) -> Outcome:
@@ -759,73 +757,9 @@ def test_proxies_are_ignored_unless_trust_env(api, tmp_path):
         assert len(api.requests) == asked, "and not to the API directly"
 
 
-def _certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A private CA and a certificate it signed for 127.0.0.1: (ca.pem, cert.pem, key.pem)."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("converge test CA")).issuer_name(name("converge test CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
-
-
 def test_a_private_ca_bundle_is_trusted_only_with_trust_env(tmp_path):
-    ca, cert, key = _certificates(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert, key)
+    ca, cert, key = certificates(tmp_path)
+    tls = server_context(cert, key)
     scenarios(tmp_path, {"critical/h.yaml": "name: H\nsteps: [{path: /health}]\n"})
     with recording_server(tls) as (url, seen):
         args = ("run", "--scenarios-dir", "scenarios", "--api-url", url)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from converge import config
+from converge import config, tokens
 from converge.errors import EXIT_ERROR, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +29,6 @@ def test_repository_setup_cfg_loads_with_the_documented_defaults() -> None:
 
 
 def test_default_jwt_secret_matches_the_token_module() -> None:
-    tokens = pytest.importorskip("converge.tokens", reason="converge.tokens is engineer A's")
     assert config.DEFAULT_JWT_SECRET == tokens.DEFAULT_JWT_SECRET
 
 

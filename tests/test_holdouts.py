@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 import stat
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from converge import holdouts
 from converge.errors import EXIT_ERROR, HoldoutsError
+from tests.support.gitserver import GitServer, git_server
+from tests.support.tls import certificates, server_context
+
+REPO = Path(__file__).resolve().parents[1]
 
 TOKEN = "ghp_testtoken_0123456789abcdefABCDEF"
 GIT_ID = {
@@ -334,12 +342,102 @@ def test_token_never_reaches_argv_or_error_message(recording_git: Path, tmp_path
     assert "unable to access" in message
 
 
-def test_token_never_written_to_git_config(remote: Remote, tmp_path: Path) -> None:
-    dest = tmp_path / ".holdouts"
-    pull(remote, dest, token=TOKEN)
-    for path in (dest / ".git").rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
+# --- the token over HTTPS, end to end ----------------------------------------------------------
+
+
+def secret_forms(token: str) -> list[str]:
+    """The token as written and as it travels: git sends it base64-encoded in a Basic header."""
+    encoded = [f"x-access-token:{token}", token, f":{token}"]
+    return [token, *(base64.b64encode(text.encode()).decode() for text in encoded)]
+
+
+def assert_nowhere(token: str, folder: Path, *texts: str) -> None:
+    """Neither form of ``token`` is in ``texts`` or in any file under ``folder`` (.git too)."""
+    for form in secret_forms(token):
+        for text in texts:
+            assert form not in text, f"{form!r} in {text!r}"
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert form.encode() not in path.read_bytes(), f"{form!r} in {path}"
+
+
+@pytest.fixture
+def server(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[GitServer]:
+    """``remote`` served over HTTPS (a private CA git trusts here) to Basic auth with TOKEN, at
+    ``{server.url}/remote.git``."""
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    ca, cert, key = certificates(tls)
+    monkeypatch.setenv("GIT_SSL_CAINFO", str(ca))
+    # Only converge's own settings: no credential helper or header of the machine's.
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.delenv("GIT_CONFIG_COUNT", raising=False)
+    with git_server(tmp_path, server_context(cert, key), password=TOKEN) as running:
+        yield running
+
+
+def test_an_https_pull_sends_the_token_and_writes_it_nowhere(
+    server: GitServer, remote: Remote, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    https_remote = f"{server.url}/remote.git"
+    dest = tmp_path / "project" / ".holdouts"
+    said = pull(https_remote, dest, token=TOKEN)
+    assert (dest / "critical/a.yaml").read_text() == "v1\n"
+    remote.commit({"critical/a.yaml": "v2\n"})
+    remote.push("main")
+    said += pull(https_remote, dest, token=TOKEN)  # a fetch into the existing checkout
+    assert (dest / "critical/a.yaml").read_text() == "v2\n"
+
+    basic = holdouts.auth_header(TOKEN).removeprefix("Authorization: ")
+    assert server.authorizations and set(server.authorizations) == {basic}, "sent every time"
+    assert server.refused == 0
+    out, err = capfd.readouterr()
+    assert_nowhere(TOKEN, tmp_path / "project", "\n".join(said), out, err)
+    assert holdouts.recorded_source(dest) == https_remote
+
+
+def test_a_refused_token_is_named_nowhere_either(
+    server: GitServer, remote: Remote, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    https_remote = f"{server.url}/remote.git"
+    wrong = "ghp_wrongtoken_9876543210zyxwvuZYXWVU"
+    dest = tmp_path / "project" / ".holdouts"
+    pull(https_remote, dest, token=TOKEN)
+    said = pull(https_remote, dest, token=wrong)  # falls back on the checkout, with a warning
+    assert any("WARNING" in line for line in said), said
+    with pytest.raises(HoldoutsError) as raised:
+        pull(https_remote, tmp_path / "project" / "fresh", token=wrong)
+
+    assert server.refused >= 2
+    out, err = capfd.readouterr()
+    assert_nowhere(wrong, tmp_path / "project", "\n".join(said), str(raised.value), out, err)
+    assert not (tmp_path / "project" / "fresh").exists()
+
+
+def test_the_pull_task_with_holdout_pat_writes_the_token_nowhere(
+    server: GitServer, tmp_path: Path
+) -> None:
+    https_remote = f"{server.url}/remote.git"
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "tasks.py", project)
+    shutil.copy(REPO / "setup.cfg", project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    env["HOLDOUT_PAT"] = TOKEN
+    outputs = []
+    for task in (["holdouts.pull", "--holdouts-repo", https_remote], ["holdouts.validate"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "invoke", "-r", str(project), *task], cwd=project, env=env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        outputs += [done.stdout, done.stderr]
+        assert done.returncode in (0, 2), done.stderr  # validate refuses "v1": not a scenario
+    assert (project / ".holdouts/critical/a.yaml").is_file(), outputs
+    assert server.authorizations, "the token was sent"
+    assert_nowhere(TOKEN, project, *outputs)
 
 
 # --- nothing is deleted or read outside what converge owns ------------------------------------

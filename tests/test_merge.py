@@ -22,6 +22,7 @@ from converge.engine import RunOptions, execute
 from converge.errors import ConvergeError
 from converge.report import render_junit, render_markdown, render_table, schema_problems
 from converge.shards import Shard
+from tests.support.processes import run_to_the_end
 from tests.support.servers import Recorded, Reply, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -308,12 +309,7 @@ def test_reports_that_are_not_shards_are_named(api, folder):
 
 def command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "API_URL"}
-    process = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-        check=False,
-    )
-    assert process.returncode is not None
-    return process
+    return run_to_the_end([sys.executable, *args], cwd=cwd, env=env, timeout=120)
 
 
 def test_converge_merge_and_invoke_report_merge(api, folder):

@@ -398,15 +398,29 @@ def test_workers_run_scenarios_in_parallel_with_steps_in_order(http_server, tmp_
 
 
 def test_results_line_up_with_the_scenarios(http_server, tmp_path):
-    files = {f"critical/s{i}.yaml": f"name: s{i}\nsteps: [{{path: /x{i}}}]\n" for i in range(6)}
+    # Each scenario expects the answer only its own path gives (a status and a body naming it),
+    # so a response filed under another scenario fails a check there.
+    files = {
+        f"critical/s{i}.yaml": f"""
+            name: s{i}
+            steps:
+              - path: /x{i}
+                expect: {{status: {210 + i}, body_equals: {{scenario: {i}}}}}
+            """
+        for i in range(6)
+    }
     for i in range(6):
-        http_server.json(f"/x{i}", {}, status=200 if i % 2 else 404)
+        http_server.json(f"/x{i}", {"scenario": i}, status=210 + i)
     scenarios = scenarios_from(tmp_path, files)
     results = run_all(scenarios, RunnerConfig(api_url=http_server.url, workers=3, runs=2))
     for scenario, runs in zip(scenarios, results, strict=True):
         index = int(scenario.name[1:])
         assert len(runs) == 2
-        assert all(run.steps[0].path == f"/x{index}" for run in runs)
+        for run in runs:
+            assert run.steps[0].path == f"/x{index}"
+            assert run.steps[0].status_code == 210 + index
+            assert all(check.passed for check in run.steps[0].checks), run.steps[0].checks
+    assert sorted(r.path for r in http_server.requests) == sorted([f"/x{i}" for i in range(6)] * 2)
 
 
 def test_preflight_accepts_any_http_answer(http_server):

@@ -61,11 +61,6 @@ steps:
     expect: {status: 200}
 """
 
-needs_stack = pytest.mark.skipif(
-    bool(missing_apps()), reason=f"the reference stack is incomplete: {missing_apps()}"
-)
-
-
 def marked_processes(mark: str) -> list[int]:
     """Live processes whose environment carries ``mark`` (everything a test's invoke started)."""
     found = []
@@ -417,7 +412,11 @@ def test_a_bad_setting_replaces_the_previous_report_too(project: Project) -> Non
 # --- the whole stack --------------------------------------------------------------------------
 
 
-@needs_stack
+def test_every_app_of_the_reference_stack_is_importable() -> None:
+    # The stack's tests fail rather than skip when one is not: this names the culprit.
+    assert missing_apps() == []
+
+
 @pytest.mark.slow
 def test_converge_on_the_embedded_default_exits_0(project: Project) -> None:
     result = project.invoke("converge")
@@ -429,7 +428,6 @@ def test_converge_on_the_embedded_default_exits_0(project: Project) -> None:
     assert wait_gone(marked_processes(project.mark), timeout=10) == []
 
 
-@needs_stack
 @pytest.mark.slow
 def test_keep_leaves_the_twins_up_until_twins_down(project: Project) -> None:
     result = project.invoke("converge", "--keep", "--priority", "critical")
@@ -459,7 +457,6 @@ def test_keep_leaves_the_twins_up_until_twins_down(project: Project) -> None:
     assert wait_gone(pids, groups=True) == []
 
 
-@needs_stack
 @pytest.mark.slow
 def test_unreachable_holdouts_with_twins_exits_2_and_stops_them(
     project: Project, tmp_path: Path
@@ -471,7 +468,6 @@ def test_unreachable_holdouts_with_twins_exits_2_and_stops_them(
     assert wait_gone(marked_processes(project.mark), timeout=10) == []
 
 
-@needs_stack
 @pytest.mark.slow
 def test_no_twins_with_api_url_runs_against_a_running_api(
     project: Project, reference_stack: ReferenceStack
@@ -482,7 +478,6 @@ def test_no_twins_with_api_url_runs_against_a_running_api(
     assert not (project.root / ".converge/twins.json").exists(), "no twins were started"
 
 
-@needs_stack
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.Signals) -> None:
@@ -511,7 +506,6 @@ def test_interrupted_run_takes_the_twins_down(project: Project, signum: signal.S
     assert document["error"] == f"interrupted by {signum.name} before any scenario ran"
 
 
-@needs_stack
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_the_scenarios_run_stops_them_and_reports_what_finished(
@@ -550,7 +544,6 @@ def test_a_signal_while_the_scenarios_run_stops_them_and_reports_what_finished(
     assert took < left_to_run / 2
 
 
-@needs_stack
 @pytest.mark.slow
 def test_two_runs_at_once_in_one_checkout_take_turns(project: Project) -> None:
     # Without turns, the second run used the first one's twins and one of the two lost them

@@ -13,6 +13,7 @@ import pytest
 
 from converge.report import schema_problems
 from converge.trend import load, render
+from tests.support.processes import run_to_the_end
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,12 +67,8 @@ def reports(tmp_path: Path) -> list[Path]:
 
 
 def converge(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    process = subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        check=False, env={**os.environ, **env},
-    )
-    assert process.returncode is not None
-    return process
+    return run_to_the_end([sys.executable, *args], cwd=cwd, env={**os.environ, **env},
+                          timeout=120)
 
 
 def test_reports_are_put_in_time_order_and_each_scenario_followed_through_them(reports):
@@ -103,7 +100,6 @@ def test_a_file_that_is_not_a_report_is_a_one_line_error(tmp_path):
 
 
 def test_plot_draws_a_png(reports, tmp_path):
-    pytest.importorskip("matplotlib", reason="the plot extra is part of .[dev]; install it")
     target = tmp_path / "out" / "trend.png"
     result = converge("-m", "converge", "trend", *map(str, reports), "--plot", str(target),
                       cwd=tmp_path)

@@ -20,6 +20,7 @@ from converge_twins.mock_anthropic.app import create_app as anthropic_app
 from converge_twins.mock_stripe.app import create_app as stripe_app
 from converge_twins.mock_supabase.app import create_app as supabase_app
 from tests.support.asgi import serve_asgi
+from tests.support.processes import assert_group_gone
 
 Factory = Callable[[dict[str, str]], ASGIApp]
 FACTORIES: dict[str, Factory] = {
@@ -295,6 +296,7 @@ def test_twin_starts_with_the_uvicorn_factory_command(module, tmp_path: Path):
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "TWIN_SEED": "subprocess"},
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 20
@@ -316,7 +318,9 @@ def test_twin_starts_with_the_uvicorn_factory_command(module, tmp_path: Path):
             process.kill()
             process.wait(timeout=10)
         log.close()
-    assert process.poll() is not None, "the twin process is still running"
+    assert_group_gone(process.pid)
+    with pytest.raises(ConnectionRefusedError):  # and nothing answers on its port any more
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_request_seed_is_read_from_w3c_baggage():

@@ -527,6 +527,7 @@ def _raise_terminated(signum: int, frame: object) -> None:
 def test_a_signal_while_a_service_is_being_spawned_waits_until_it_is_recorded(monkeypatch):
     """A signal inside Popen, after the fork, would lose the child; spawning defers it."""
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    recorded = False
     try:
         with pytest.raises(_Terminated):  # noqa: SIM117 - the order of the two matters
             with _process_backend._deferred_signals():
@@ -600,16 +601,24 @@ def test_an_exception_in_a_run_tears_the_stack_down(tmp_path, watched_processes)
         try:
             with running(backend):
                 print(json.dumps([s.url for s in backend.status()]))
+                state = json.loads((tmp_path / "state" / "twins.json").read_text())
+                print(json.dumps([entry["pid"] for entry in state["services"]]), flush=True)
                 raise RuntimeError("scenario runner blew up")
         except RuntimeError:
             print("raised")
         """,
     )
 
+    lines = result.stdout.splitlines()
+    pids = json.loads(lines[1]) if len(lines) > 1 else []
+    watched_processes.add(*pids)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "raised"
+    assert lines[-1] == "raised"
+    assert len(pids) == len(NAMES)
+    assert wait_gone(pids, groups=True) == [], "the stack's processes outlived the exception"
+    assert _standins_of(tmp_path) == []
     assert not (tmp_path / "state" / STATE_FILE).exists()
-    for url in json.loads(result.stdout.splitlines()[0]):
+    for url in json.loads(lines[0]):
         assert not health_check(url + "/health", timeout=1)
 
 

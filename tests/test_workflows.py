@@ -216,6 +216,14 @@ def test_the_shard_plan_makes_one_entry_per_shard_and_refuses_a_bad_setting(tmp_
         assert plan(bad)[0] == 1, bad
 
 
+def test_the_test_job_requires_every_test_to_run_like_ci_run() -> None:
+    # Without it a missing Docker engine turns the compose tests into skips and CI stays green.
+    steps = load(REPO / ".github/workflows/converge.yml")["jobs"]["gates-backend"]["steps"]
+    tests = next(step for step in steps if step.get("run") == "invoke gates.backend")
+    assert tests["env"]["CONVERGE_REQUIRE_DOCKER"] == "1"
+    assert "export CONVERGE_REQUIRE_DOCKER=1" in (REPO / ".ci/run").read_text()
+
+
 def test_sticky_comment_is_found_by_the_reports_marker() -> None:
     text = (REPO / ".github/workflows/converge.yml").read_text()
     assert f"const marker = '{STICKY_MARKER}';" in text

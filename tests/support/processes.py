@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -97,6 +98,28 @@ def kill_groups(pgids: Iterable[int]) -> None:
         for pid in group_members(pgid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def run_to_the_end(
+    argv: list[str], *, timeout: float, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv, capture_output=True, text=True)`` in a session of its own, then
+    fail if anything it started in that session still runs (a child it forgot to stop)."""
+    process = subprocess.Popen(  # type: ignore[call-overload]
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, **kwargs,
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_groups([process.pid])
+        process.communicate()
+        raise
+    left = wait_gone([process.pid], groups=True)
+    if left:
+        kill_groups([process.pid])
+        pytest.fail(f"{argv[1:3]} left processes running after it exited: {left}")
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
 class Watched:

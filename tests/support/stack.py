@@ -2,7 +2,8 @@
 
 ``reference_stack`` starts it with the process backend in a temporary state directory, yields
 its URLs, and after the session takes it down and checks that every process is gone. Tests that
-need the real apps use it; it skips (saying why) while an app of the stack is not importable.
+need the real apps use it; it fails (naming it) when an app of the stack is not importable: the
+stack is part of converge, so a missing app is a regression, never a reason to skip.
 Its mock-stripe validates every response it gives against Stripe's spec (see
 ``tests/support/stripe_responses.py``); the session fails when one broke it.
 """
@@ -44,7 +45,7 @@ class ReferenceStack:
 
 
 def missing_apps() -> list[str]:
-    """The factories of the stack whose module cannot be imported (yet)."""
+    """The factories of the stack whose module cannot be imported."""
     missing = []
     for service in SERVICES:
         module = service.factory.partition(":")[0]
@@ -70,7 +71,7 @@ def recorded_pids(state_dir: Path) -> list[int]:
 def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceStack]:
     missing = missing_apps()
     if missing:
-        pytest.skip(f"the reference stack is incomplete, not importable: {', '.join(missing)}")
+        pytest.fail(f"the reference stack is incomplete, not importable: {', '.join(missing)}")
     folder = tmp_path_factory.mktemp("stack")
     problems = folder / "stripe-spec-problems.txt"
     problems.touch()
