@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from converge import stats
+from converge import scoring, stats
 from converge.model import Detail
 
 CheckKey = tuple[str, str, str, int]  # step name, kind, target, occurrence
@@ -170,7 +170,7 @@ def _upper(successes: int, trials: int) -> float:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.2f}%".replace(".00%", "%")
+    return scoring.shown(value)
 
 
 def _plural(count: int, word: str, words: str | None = None) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from converge import __version__, _schemas, baseline, colors
+from converge import __version__, _schemas, baseline, colors, scoring
 from converge.errors import ReportError
 from converge.model import (
     TIERS,
@@ -825,7 +825,7 @@ def _status_word(document: Mapping[str, Any]) -> str:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.2f}%".replace(".00%", "%")
+    return scoring.shown(value)
 
 
 def _seconds(ms: float) -> str:

@@ -9,6 +9,7 @@ reaches the threshold; with ``lower-bound``, when the 95% lower bound of it does
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from fractions import Fraction
 
 from converge import stats
@@ -44,6 +45,16 @@ def hundredths(passed: int, total: int) -> int:
 def satisfaction(passed: int, total: int) -> float:
     """The satisfaction percentage rounded to 2 decimals (what the report shows)."""
     return hundredths(passed, total) / 100
+
+
+def shown(percent: float) -> str:
+    """A percentage as every rendering shows it: two decimals (``85%`` when they are zero), as
+    satisfaction is scored; a number with more (a threshold of 85.001) is shown whole, so that a
+    value is never rounded onto the threshold it missed."""
+    text = f"{percent:.2f}"
+    if float(text) != percent:
+        text = format(Decimal(repr(float(percent))), "f")
+    return text.removesuffix(".00") + "%"
 
 
 def run_satisfaction(run: RunResult) -> float:

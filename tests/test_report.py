@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import textwrap
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from converge.errors import ReportError
+from converge.model import CheckResult, RunResult, Scenario, StepResult
 from converge.redact import Redactor
 from converge.report import (
     STICKY_MARKER,
@@ -24,7 +28,7 @@ from converge.report import (
 )
 from converge.runner import RunnerConfig, run_all
 from converge.scenario import load_dir
-from converge.scoring import DEFAULT_THRESHOLDS, score
+from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from tests.support.servers import Reply, TestServer
 
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -437,3 +441,68 @@ def test_the_junit_schema_check_can_fail():
 def test_markdown_names_the_step_and_line_of_each_failed_check(step_failures):
     text = render_markdown(step_failures, detail="full")
     assert 'step 1 "Create an item" (POST /items), critical/items.yaml:9: body\\_equals' in text
+
+
+# --- percentages as displayed ------------------------------------------------------------------
+
+
+def scored(passed: int, total: int, threshold: float) -> dict:
+    """The report of one critical scenario whose one run held ``passed`` of ``total`` checks."""
+    checks = tuple(
+        CheckResult("status", "status", 200, 200 if i < passed else 500, i < passed, "")
+        for i in range(total)
+    )
+    run = RunResult(steps=(StepResult("s", "GET", "/", 200, 1.0, None, checks),), duration_ms=1.0)
+    scenario = Scenario(name="Checkout", priority="critical", file="critical/c.yaml", steps=())
+    thresholds = {**DEFAULT_THRESHOLDS, "critical": threshold}
+    result = score(scenario, [run], thresholds)
+    return build_report(
+        [result], api_url="http://127.0.0.1:9", scenarios_dir="s", started_at=START,
+        finished_at=START + timedelta(seconds=1), exit_code=exit_code([result]), error=None,
+        thresholds=thresholds, runs=1, redactor=Redactor([]),
+    )
+
+
+def renderings(document: dict) -> dict[str, str]:
+    return {
+        "table": render_table(document, verbose=True),
+        "markdown": render_markdown(document),
+        "junit": render_junit(document),
+    }
+
+
+def test_a_satisfaction_just_below_the_threshold_is_never_shown_as_the_threshold():
+    document = scored(300, 353, 85)  # 84.985...%, scored as 84.99%: a FAIL
+    assert document["scenarios"][0]["satisfaction"] == 84.99
+    assert document["exit_code"] == 1
+    for name, text in renderings(document).items():
+        assert "84.99%" in text, name
+        besides_the_threshold = text.replace("threshold 85%", "")
+        assert not re.search(r"(?<![\d.])85(\.0+)?%", besides_the_threshold), f"{name} shows 85%"
+
+
+def test_a_threshold_with_more_decimals_is_shown_whole():
+    document = scored(17, 20, 85.001)  # exactly 85%: below a threshold of 85.001%
+    assert document["exit_code"] == 1
+    for name, text in renderings(document).items():
+        assert "threshold 85%" not in text, name
+    assert "threshold 85.001%" in render_junit(document)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    total=st.integers(min_value=1, max_value=400),
+    data=st.data(),
+    threshold=st.integers(min_value=0, max_value=100_000).map(lambda n: n / 1000),
+)
+def test_the_percentages_shown_agree_with_the_verdict(total, data, threshold):
+    passed = data.draw(st.integers(min_value=0, max_value=total))
+    document = scored(passed, total, threshold)
+    scenario = document["scenarios"][0]
+    cell = re.search(r"Checkout\s+\|?\s*([\d.]+)%", render_table(document))
+    assert cell is not None and float(cell.group(1)) == scenario["satisfaction"]
+    shown = re.search(r"satisfaction ([\d.]+)%.*threshold ([\d.]+)%", render_junit(document))
+    if shown:  # a rendering that shows both shows them as the verdict compares them
+        satisfaction, shown_threshold = float(shown.group(1)), float(shown.group(2))
+        assert shown_threshold == threshold
+        assert (satisfaction >= shown_threshold) == scenario["passed"]

@@ -3,6 +3,9 @@ leaving it green."""
 
 from __future__ import annotations
 
+import configparser
+from pathlib import Path
+
 import pytest
 
 from tests.support import skips
@@ -92,3 +95,14 @@ def test_ci_is_off_when_the_variables_say_so(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("CI", value)
         monkeypatch.delenv("CONVERGE_REQUIRE_DOCKER", raising=False)
         assert skips.in_ci() is on, value
+
+
+def test_nothing_deselects_the_slow_or_docker_tests_in_ci() -> None:
+    # Deselected tests are not even skipped: they vanish from the count. CI runs them all.
+    repo = Path(__file__).resolve().parents[1]
+    setup = configparser.ConfigParser()
+    setup.read(repo / "setup.cfg")
+    assert "-m" not in setup["tool:pytest"]["addopts"].split()
+    assert setup["converge"]["gate_backend"] == "pytest -q"  # the workflow's test job
+    ci_run = (repo / ".ci/run").read_text().splitlines()
+    assert ci_run[-1] == "pytest"
