@@ -5,7 +5,9 @@ its URLs, and after the session takes it down and checks that every process is g
 need the real apps use it; it fails (naming it) when an app of the stack is not importable: the
 stack is part of converge, so a missing app is a regression, never a reason to skip.
 Its mock-stripe validates every response it gives against Stripe's spec (see
-``tests/support/stripe_responses.py``); the session fails when one broke it.
+``tests/support/stripe_responses.py``) and its mock-supabase every GoTrue answer against
+GoTrue's OpenAPI and every PostgREST error against errors.rst (``tests/support/supabase.py``);
+the session fails when one broke them.
 """
 
 from __future__ import annotations
@@ -75,10 +77,15 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
     folder = tmp_path_factory.mktemp("stack")
     problems = folder / "stripe-spec-problems.txt"
     problems.touch()
+    supabase_problems = folder / "supabase-spec-problems.txt"
+    supabase_problems.touch()
     config = TwinsConfig(
         backend="process",
         state_dir=folder / "state",
-        services=tuple(validating_stripe(service, problems) for service in SERVICES),
+        services=tuple(
+            validating_supabase(validating_stripe(service, problems), supabase_problems)
+            for service in SERVICES
+        ),
     )
     backend = ProcessBackend(config)
     statuses = backend.up()
@@ -96,6 +103,8 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
     assert not (config.state_dir / STATE_FILE).exists(), "down() left the state file behind"
     broken = problems.read_text(encoding="utf-8").splitlines()
     assert not broken, "mock-stripe broke Stripe's spec:\n" + "\n".join(broken[:20])
+    broken = supabase_problems.read_text(encoding="utf-8").splitlines()
+    assert not broken, "mock-supabase broke GoTrue's or PostgREST's:\n" + "\n".join(broken[:20])
 
 
 def validating_stripe(service: Service, problems: Path) -> Service:
@@ -109,6 +118,23 @@ def validating_stripe(service: Service, problems: Path) -> Service:
         return {**wiring(urls, config), PROBLEMS_FILE_VARIABLE: str(problems), "PYTHONPATH": path}
 
     factory = "tests.support.stripe_responses:create_validating_app"
+    return replace(service, factory=factory, env=env)
+
+
+def validating_supabase(service: Service, problems: Path) -> Service:
+    """mock-supabase started through its validating factory; the other services unchanged."""
+    if service.name != "mock-supabase":
+        return service
+    wiring = service.env
+
+    def env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
+        # imported here: tests.support.supabase is a plugin of its own, rewritten by pytest
+        from tests.support.supabase import PROBLEMS_FILE_VARIABLE as variable
+
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        return {**wiring(urls, config), variable: str(problems), "PYTHONPATH": path}
+
+    factory = "tests.support.supabase:create_validating_app"
     return replace(service, factory=factory, env=env)
 
 

@@ -9,13 +9,20 @@ produced is validated against ``tests/resources/specs/supabase-auth/openapi.yaml
 answer the documents do not allow. The ``supabase_url`` fixture is one twin with
 the test secret. Keys are minted like real project keys (valid for years, so moving the twin's
 clock does not expire them).
+
+The reference stack's mock-supabase runs in its own process: ``reference_stack`` starts it
+through :func:`create_validating_app`, which checks every answer the same way and appends each
+problem to the file named by ``SUPABASE_SPEC_PROBLEMS`` for the session to check.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -24,7 +31,7 @@ from converge_twins.conformance.gotrue_spec import PREFIX, gotrue_spec
 from converge_twins.conformance.postgrest_errors import from_gateway, postgrest_errors
 from converge_twins.mock_supabase.app import create_app
 from tests.support.asgi import serve_asgi
-from tests.support.openapi import Recorder
+from tests.support.openapi import Exchange, Recorder
 
 SECRET = "a-test-secret-that-is-at-least-32-characters"
 AUTH_PREFIX = PREFIX
@@ -32,6 +39,54 @@ AUTH_PREFIX = PREFIX
 AUTH_SPEC = gotrue_spec()
 REST_PREFIX = "/rest/v1"
 REST_ERRORS = postgrest_errors()
+PROBLEMS_FILE_VARIABLE = "SUPABASE_SPEC_PROBLEMS"
+
+
+def answer_problems(exchange: Exchange) -> list[str]:
+    """What GoTrue's OpenAPI or PostgREST's errors.rst does not allow in one answer."""
+    if exchange.path.startswith(AUTH_PREFIX):
+        return [
+            str(violation)
+            for violation in AUTH_SPEC.check(
+                method=exchange.method,
+                path=exchange.path,
+                status=exchange.status,
+                body=exchange.body,
+                content_type=exchange.response_headers.get("content-type", ""),
+                request_headers=exchange.request_headers,
+            )
+        ]
+    if (
+        exchange.path.startswith(REST_PREFIX)
+        and exchange.status >= 400
+        and exchange.body
+        and not from_gateway(exchange.body)
+    ):
+        return REST_ERRORS.check(exchange.method, exchange.path, exchange.status, exchange.body)
+    return []
+
+
+class _CheckingRecorder(Recorder):
+    """Checks each answer as it goes and appends its problems to a file (a twin in another
+    process keeps nothing in memory for the session)."""
+
+    def __init__(self, app: Any, problems: Path) -> None:
+        super().__init__(app, "/")
+        self.problems = problems
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+        while self.exchanges:
+            found = answer_problems(self.exchanges.pop())
+            if found:
+                with self.problems.open("a", encoding="utf-8") as out:
+                    out.writelines(problem + "\n" for problem in found)
+
+
+def create_validating_app(env: Mapping[str, str] | None = None) -> Any:
+    """mock-supabase as ``uvicorn --factory`` starts it, with its answers checked."""
+    variables = os.environ if env is None else env
+    return _CheckingRecorder(create_app(env), Path(variables[PROBLEMS_FILE_VARIABLE]))
 
 
 def key(role: str, secret: str = SECRET) -> str:
@@ -49,28 +104,20 @@ TwinFactory = Callable[..., str]
 @pytest.fixture
 def supabase_twin() -> Iterator[TwinFactory]:
     """Call with environment overrides to get a twin's base URL; its auth answers are checked."""
-    recorders: list[tuple[Recorder, Recorder]] = []
+    recorders: list[Recorder] = []
     with ExitStack() as stack:
 
         def start(**env: str) -> str:
-            rest = Recorder(
-                create_app({"JWT_SECRET": SECRET, "TWIN_SEED": "tests", **env}), REST_PREFIX
-            )
-            auth = Recorder(rest, AUTH_PREFIX)
-            recorders.append((auth, rest))
-            return stack.enter_context(serve_asgi(auth))
+            settings = {"JWT_SECRET": SECRET, "TWIN_SEED": "tests", **env}
+            recorder = Recorder(create_app(settings), "/")
+            recorders.append(recorder)
+            return stack.enter_context(serve_asgi(recorder))
 
         yield start
-    violations = [str(v) for auth, _ in recorders for v in auth.violations(AUTH_SPEC)]
-    assert not violations, "answers GoTrue's OpenAPI does not allow:\n" + "\n".join(violations)
-    errors = [
-        problem
-        for _, rest in recorders
-        for e in rest.exchanges
-        if e.status >= 400 and e.body and not from_gateway(e.body)
-        for problem in REST_ERRORS.check(e.method, e.path, e.status, e.body)
-    ]
-    assert not errors, "PostgREST errors errors.rst does not allow:\n" + "\n".join(errors)
+    problems = [p for recorder in recorders for e in recorder.exchanges for p in answer_problems(e)]
+    assert not problems, "answers GoTrue's OpenAPI or PostgREST's errors.rst do not allow:\n" + (
+        "\n".join(problems)
+    )
 
 
 @pytest.fixture
