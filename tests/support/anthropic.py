@@ -4,12 +4,18 @@ against the official SDK's own types (strictly, no unknown field) when the test 
 ``claude`` is the SDK client (retries off), ``claude_http`` a plain httpx client for what the
 SDK will not send; both record the twin's answers under ``/v1/``, and a test that received one
 the SDK's types refuse fails with the problems listed.
+
+The reference stack's mock-anthropic runs in its own process: ``reference_stack`` starts it
+through :func:`create_validating_app`, which checks every ``/v1/`` answer the same way and
+appends each problem to the file named by ``ANTHROPIC_SPEC_PROBLEMS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,8 +29,10 @@ from converge_twins.conformance.recording import RecordingTransport
 from converge_twins.conformance.suite import Exchange, Recorder
 from converge_twins.mock_anthropic.app import create_app
 from tests.support.asgi import serve_asgi
+from tests.support.openapi import Recorder as AsgiRecorder
 
 KEY = "sk-ant-converge-test"
+PROBLEMS_FILE_VARIABLE = "ANTHROPIC_SPEC_PROBLEMS"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 
 
@@ -83,3 +91,30 @@ def checked_twin(env: dict[str, str]) -> Iterator[Claude]:
 @pytest.fixture
 def claude() -> Iterator[Claude]:
     yield from checked_twin({"TWIN_SEED": "anthropic-tests"})
+
+
+class _CheckingRecorder(AsgiRecorder):
+    """Checks each ``/v1/`` answer by the SDK's types as it goes, appending problems to a file."""
+
+    def __init__(self, app: Any, problems: Path) -> None:
+        super().__init__(app, "/v1/")
+        self.problems = problems
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+        while self.exchanges:
+            exchange = self.exchanges.pop()
+            media_type = exchange.response_headers.get("content-type", "").partition(";")[0]
+            found = anthropic_types.problems(
+                exchange.method, exchange.path, exchange.status, media_type.strip(), exchange.body
+            )
+            if found:
+                where = f"{exchange.method} {exchange.path} -> {exchange.status}"
+                with self.problems.open("a", encoding="utf-8") as out:
+                    out.writelines(f"{where}: {problem}\n" for problem in found)
+
+
+def create_validating_app(env: Mapping[str, str] | None = None) -> Any:
+    """mock-anthropic as ``uvicorn --factory`` starts it, with its answers checked."""
+    variables = os.environ if env is None else env
+    return _CheckingRecorder(create_app(env), Path(variables[PROBLEMS_FILE_VARIABLE]))

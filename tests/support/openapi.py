@@ -54,14 +54,13 @@ class Recorder:
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
 
-        async def recording_send(message: Any) -> None:
+        def record(message: Any) -> None:
             if message["type"] == "http.response.start":
                 started.update(message)
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-            await send(message)
 
-        await self.app(scope, receive, recording_send)
+        await self.app(scope, receive, _RecordingSend(send, record).send)
         if started:
             self.exchanges.append(
                 Exchange(
@@ -88,6 +87,29 @@ class Recorder:
                 )
             )
         return found
+
+
+class _RecordingSend:
+    """Records each message and passes it on, and still lets a twin's fault drop the connection:
+    the twin finds the server's transport through the bound ``send`` it is given
+    (``converge_twins._middleware.drop_connection``), so this shows the server's as its own."""
+
+    def __init__(self, send: Any, record: Any) -> None:
+        self._send = send
+        self._record = record
+        self._cycle = getattr(send, "__self__", None)
+
+    @property
+    def transport(self) -> Any:
+        return getattr(self._cycle, "transport", None)
+
+    @property
+    def disconnected(self) -> bool:
+        return bool(getattr(self._cycle, "disconnected", True))
+
+    async def send(self, message: Any) -> None:
+        self._record(message)
+        await self._send(message)
 
 
 def _headers(raw: Any) -> dict[str, str]:

@@ -5,9 +5,10 @@ its URLs, and after the session takes it down and checks that every process is g
 need the real apps use it; it fails (naming it) when an app of the stack is not importable: the
 stack is part of converge, so a missing app is a regression, never a reason to skip.
 Its mock-stripe validates every response it gives against Stripe's spec (see
-``tests/support/stripe_responses.py``) and its mock-supabase every GoTrue answer against
-GoTrue's OpenAPI and every PostgREST error against errors.rst (``tests/support/supabase.py``);
-the session fails when one broke them.
+``tests/support/stripe_responses.py``), its mock-supabase every GoTrue answer against
+GoTrue's OpenAPI and every PostgREST error against errors.rst (``tests/support/supabase.py``),
+and its mock-anthropic every answer against the official SDK's types
+(``tests/support/anthropic.py``); the session fails when one broke them.
 """
 
 from __future__ import annotations
@@ -77,14 +78,14 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
     folder = tmp_path_factory.mktemp("stack")
     problems = folder / "stripe-spec-problems.txt"
     problems.touch()
-    supabase_problems = folder / "supabase-spec-problems.txt"
-    supabase_problems.touch()
+    checked = {name: folder / f"{name}-problems.txt" for name in CHECKING_FACTORIES}
+    for path in checked.values():
+        path.touch()
     config = TwinsConfig(
         backend="process",
         state_dir=folder / "state",
         services=tuple(
-            validating_supabase(validating_stripe(service, problems), supabase_problems)
-            for service in SERVICES
+            validating(validating_stripe(service, problems), checked) for service in SERVICES
         ),
     )
     backend = ProcessBackend(config)
@@ -103,8 +104,9 @@ def reference_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refere
     assert not (config.state_dir / STATE_FILE).exists(), "down() left the state file behind"
     broken = problems.read_text(encoding="utf-8").splitlines()
     assert not broken, "mock-stripe broke Stripe's spec:\n" + "\n".join(broken[:20])
-    broken = supabase_problems.read_text(encoding="utf-8").splitlines()
-    assert not broken, "mock-supabase broke GoTrue's or PostgREST's:\n" + "\n".join(broken[:20])
+    for name, path in checked.items():
+        broken = path.read_text(encoding="utf-8").splitlines()
+        assert not broken, f"{name} broke its service's spec:\n" + "\n".join(broken[:20])
 
 
 def validating_stripe(service: Service, problems: Path) -> Service:
@@ -121,20 +123,26 @@ def validating_stripe(service: Service, problems: Path) -> Service:
     return replace(service, factory=factory, env=env)
 
 
-def validating_supabase(service: Service, problems: Path) -> Service:
-    """mock-supabase started through its validating factory; the other services unchanged."""
-    if service.name != "mock-supabase":
+# The twins started through a factory of the test support that checks each answer, with the
+# variable naming the file it appends problems to (mock-stripe's is validating_stripe's).
+CHECKING_FACTORIES = {
+    "mock-supabase": ("tests.support.supabase:create_validating_app", "SUPABASE_SPEC_PROBLEMS"),
+    "mock-anthropic": ("tests.support.anthropic:create_validating_app", "ANTHROPIC_SPEC_PROBLEMS"),
+}
+
+
+def validating(service: Service, problems: Mapping[str, Path]) -> Service:
+    """mock-supabase and mock-anthropic started through their checking factories."""
+    if service.name not in CHECKING_FACTORIES:
         return service
+    factory, variable = CHECKING_FACTORIES[service.name]
     wiring = service.env
 
     def env(urls: Mapping[str, str], config: TwinsConfig) -> dict[str, str]:
-        # imported here: tests.support.supabase is a plugin of its own, rewritten by pytest
-        from tests.support.supabase import PROBLEMS_FILE_VARIABLE as variable
-
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        return {**wiring(urls, config), variable: str(problems), "PYTHONPATH": path}
+        target = str(problems[service.name])
+        return {**wiring(urls, config), variable: target, "PYTHONPATH": path}
 
-    factory = "tests.support.supabase:create_validating_app"
     return replace(service, factory=factory, env=env)
 
 
