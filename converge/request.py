@@ -11,7 +11,8 @@ Decisions where the scenario format is silent (the README repeats them):
   ``3``, JSON text for objects); ``null`` leaves the key out and a list repeats it, skipping its
   nulls. The query string encodes a space as ``%20`` (read the same by every server; ``+`` is
   not, outside forms); a form encodes it as ``+``, as HTML forms do.
-- ``query`` adds to a query string the path already has (``&``).
+- ``query`` adds to a query string the path already has (``&``), before a fragment the path
+  may end with (a fragment is never sent).
 - A ``path`` that is exactly one template must render a path starting with ``/`` (but not
   ``//``, a link to another host), or an absolute URL under the API's base URL (a ``next`` link
   as many APIs give it), which is taken as the path after that base URL.
@@ -59,7 +60,7 @@ def build(step: Step, variables: Mapping[str, Any], base_url: str) -> Outgoing:
     if step.query is not None:
         query = urlencode(_pairs(step.query.render(variables)), quote_via=quote)
         if query:
-            path += ("&" if "?" in path else "?") + query
+            path = _with_query(path, query)
     headers = {
         str(name): text_of(value)
         for name, value in (step.headers.render(variables) or {}).items()
@@ -82,6 +83,14 @@ def build(step: Step, variables: Mapping[str, Any], base_url: str) -> Outgoing:
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = content_type
     return Outgoing(path, headers, data=data, secrets=secrets)
+
+
+def _with_query(path: str, query: str) -> str:
+    """``path`` with ``query`` added to its query string, before any fragment (a fragment is
+    never sent, and a query after it would not be either)."""
+    before, hash_sign, fragment = path.partition("#")
+    separator = "" if before.endswith(("?", "&")) else "&" if "?" in before else "?"
+    return before + separator + query + hash_sign + fragment
 
 
 def _link_path(value: str, base_url: str) -> str:

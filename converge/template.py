@@ -68,8 +68,11 @@ def compile_value(value: Any, *, as_text: bool = False) -> Template:
 def compile_path(text: str) -> Template:
     """A request path. Each template's value is percent-encoded (everything but letters, digits
     and ``-._~``), so a value can add no segment, query or fragment: ``/items/{{id}}`` with
-    ``id = "a/b c"`` renders ``/items/a%2Fb%20c``. A path that is exactly one template renders
-    its value's text unencoded: it is a whole path, such as a captured ``next`` link.
+    ``id = "a/b c"`` renders ``/items/a%2Fb%20c``. A value of dots only (``.``, ``..``) has its
+    dots encoded too (``%2E``): written plainly, the HTTP client would read them as "this
+    folder" and "the folder above" and remove segments (it sends them back as plain dots, as
+    the segment's own text). A path that is exactly one template renders its value's text
+    unencoded: it is a whole path, such as a captured ``next`` link.
     """
     if _WHOLE.match(text):
         render, names = _compile_string(text, as_text=True)
@@ -84,6 +87,8 @@ def is_whole_template(text: Any) -> bool:
 
 
 def _percent_encode(text: str) -> str:
+    if text and not text.strip("."):
+        return "%2E" * len(text)
     return quote(text, safe="")
 
 

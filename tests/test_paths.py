@@ -217,3 +217,24 @@ def test_parse_either_succeeds_or_raises_a_syntax_error(text):
         return
     with contextlib.suppress(PathMissing):
         path.resolve(DOC)
+
+
+def _quoted(key: str, quote: str) -> str:
+    return "[" + quote + key.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote + "]"
+
+
+@given(
+    st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1), min_size=1,
+             max_size=4),
+    st.sampled_from(['"', "'"]),
+)
+def test_any_key_quoted_round_trips_and_resolves(keys, quote):
+    # Whatever a key holds (dots, brackets, quotes, backslashes, digits, spaces, unicode), its
+    # quoted form is exactly that key, in checks and captures alike.
+    text = "".join(_quoted(key, quote) for key in keys)
+    path = parse(text)
+    assert path.segments == tuple(keys)
+    document: object = "leaf"
+    for key in reversed(keys):
+        document = {key: document}
+    assert path.resolve(document) == "leaf"
