@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.support.stripe_responses",  # before the stack module, which imports it
     "tests.support.processes",
     "tests.support.servers",
+    "tests.support.httpbin",  # after servers, which it imports
     "tests.support.stack",
     "tests.support.stripe_twin",
     "tests.support.supabase",

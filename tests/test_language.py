@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.httpbin import HttpBin
 from tests.support.servers import Recorded, Reply, TestServer
 from tests.test_cli import Outcome, converge, run, scenarios
 
@@ -334,7 +335,9 @@ def test_response_headers_are_checked_case_insensitively_and_captured(
         headers={"Location": "/v1/orders/42", "Cache-Control": "max-age=60", "X-Request-Id": "r-7"},
         more_headers=(("X-Tag", "a"), ("X-Tag", "b")),
     ))
-    http_server.json("/v1/orders/42", {"id": 42, "state": "open"})
+    http_server.route("GET", "/v1/orders/42", Reply(
+        json={"id": 42, "state": "open"}, headers={"x-request-id": "r-7"}
+    ))
     scenarios(tmp_path, {"critical/headers.yaml": """
         name: Headers
         steps:
@@ -358,7 +361,7 @@ def test_response_headers_are_checked_case_insensitively_and_captured(
               rid: header.X-Request-Id
           - path: "{{order_url}}"
             headers: {X-Request-Id: "{{rid}}"}
-            expect: {body_equals: {state: open}}
+            expect: {body_equals: {state: open}, header_equals: {X-Request-Id: "{{rid}}"}}
     """})
     outcome = run(tmp_path, http_server.url)
     verdicts = {(c["kind"], c["target"]): c for c in checks_of(outcome)}
@@ -373,6 +376,7 @@ def test_response_headers_are_checked_case_insensitively_and_captured(
         ("capture", "order_url"),
         ("capture", "rid"),
         ("body_equals", "state"),
+        ("header_equals", "X-Request-Id"),  # its expected value a template
     ])
     assert verdicts[("header_equals", "X-Missing")]["message"] == (
         "no X-Missing header in the response"
@@ -386,7 +390,7 @@ def test_response_headers_are_checked_case_insensitively_and_captured(
     assert sent(http_server)[-1].path == "/v1/orders/42"
     assert header(sent(http_server)[-1], "X-Request-Id") == "r-7"
     assert outcome.report is not None
-    assert outcome.report["scenarios"][0]["checks_total"] == 12
+    assert outcome.report["scenarios"][0]["checks_total"] == 13
 
 
 def test_body_schema_is_one_check_that_names_the_first_failing_place(
@@ -757,3 +761,121 @@ def test_with_several_runs_the_time_column_is_one_runs_mean(
     shown = float(re.findall(r"(\d+\.\d\d)s", outcome.out)[-1])
     assert abs(shown - per_run / 1000) <= 0.011
     assert shown < scenario["duration_ms"] / 1000 / 2  # not the sum of the runs
+
+
+# --- a new user's scenarios against an httpbin-like service -----------------------------------
+
+
+def test_the_issues_walls_are_gone_against_an_httpbin_like_service(
+    httpbin: HttpBin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a team with a real API hit (the issue was found against httpbin): a form sent as
+    # JSON, a captured "salt & pepper #1 50%" that broke the query, no response headers, no way
+    # to address filter[status], no values from outside. Written as a new user would, in the
+    # language's own words; every check must hold.
+    # (ASCII, so that the path carries it as it is: masking its percent-encoded spellings is the
+    # redactor's own test's business.)
+    monkeypatch.setenv("CONVERGE_VAR_ada_password", "password-from-env")
+    scenarios(tmp_path, {
+        "critical/search.yaml": """
+            name: Search keeps what the user typed
+            steps:
+              - path: /anything/start
+                query: {term: "salt & pepper #1 50%"}
+                capture: {term: response.args.term}
+              - name: Search
+                path: /get
+                query: {q: "{{term}}", page: 2, tag: [a, b], "filter[status]": open, no: null}
+                expect:
+                  status: 200
+                  body_equals:
+                    args.q: "{{term}}"
+                    args.page: "2"
+                    args.tag: [a, b]
+                    args["filter[status]"]: open
+                  body_schema:
+                    type: object
+                    required: [args, headers]
+                    properties: {args: {type: object, not: {required: ["no"]}}}
+                  max_duration_ms: 60000
+              - name: The term as one path segment
+                path: /anything/items/{{term}}
+                expect:
+                  body_equals: {path: /anything/items/salt%20%26%20pepper%20%231%2050%25}
+        """,
+        "critical/forms-and-auth.yaml": """
+            name: Forms, text and credentials
+            steps:
+              - method: POST
+                path: /post
+                form: {custname: Ada, size: large, topping: [bacon, cheese]}
+                expect:
+                  body_equals: {form.custname: Ada, form.topping: [bacon, cheese], json: null}
+              - method: POST
+                path: /post
+                body_text: "raw text"
+                expect:
+                  body_equals: {data: raw text, headers.Content-Type: text/plain; charset=utf-8}
+              - path: /basic-auth/ada/{{ada_password}}
+                auth: {basic: {username: ada, password: "{{ada_password}}"}}
+                expect: {status: 200, body_equals: {authenticated: true, user: ada}}
+              - path: /bearer
+                auth: {bearer: "{{free_user_token}}"}
+                expect: {status: 200}
+        """,
+        "important/headers.yaml": """
+            name: Response headers
+            steps:
+              - path: /response-headers
+                query: {Location: /anything/orders/42, Cache-Control: max-age=60}
+                expect:
+                  header_equals: {content-type: application/json}
+                  header_matches:
+                    LOCATION: "^/anything/orders/[0-9]+$"
+                    Cache-Control: "max-age=\\\\d+"
+                capture: {order_url: header.Location}
+              - path: "{{order_url}}"
+                expect: {body_equals: {path: /anything/orders/42}}
+              - path: /redirect-to
+                query: {url: /get, status_code: 303}
+                expect: {status: 303, header_equals: {Location: /get}}
+              - path: /etag/v1-abc
+                expect: {header_equals: {ETag: '"v1-abc"'}}
+              - path: /brotli
+                expect: {body_equals: {brotli: true}}
+        """,
+        "nice-to-have/pages.yaml": """
+            name: Pages by tier
+            parameters:
+              - {tier: free, token: "{{free_user_token}}"}
+              - {tier: pro, token: "{{pro_user_token}}"}
+            steps:
+              - path: /links/3/0
+                headers: {Authorization: "Bearer {{token}}"}
+                capture: {next: response.next}
+              - path: "{{next}}"
+                query: {tier: "{{tier}}"}
+                retry: {attempts: 3, interval_ms: 10}
+                expect: {body_equals: {page: 1}}
+        """,
+    })
+    outcome = run(tmp_path, httpbin.url, "--verbose")
+    assert outcome.code == 0, failed(outcome)
+    assert outcome.report is not None
+    scores = {s["name"]: s["satisfaction"] for s in outcome.report["scenarios"]}
+    assert scores == {
+        "Search keeps what the user typed": 100,
+        "Forms, text and credentials": 100,
+        "Response headers": 100,
+        "Pages by tier [tier=free, token={{free_user_token}}]": 100,
+        "Pages by tier [tier=pro, token={{pro_user_token}}]": 100,
+    }
+    assert sum(s["checks_total"] for s in outcome.report["scenarios"]) >= 30
+    paths = [r.path for r in httpbin.requests]
+    assert (
+        "/get?q=salt%20%26%20pepper%20%231%2050%25&page=2&tag=a&tag=b&filter%5Bstatus%5D=open"
+    ) in paths
+    assert paths.count("/links/3/1?tier=free") == paths.count("/links/3/1?tier=pro") == 1
+    # The password came from the environment: a secret, in no output.
+    text = json.dumps(outcome.report, ensure_ascii=False) + outcome.out + outcome.err
+    assert "password-from-env" not in text
