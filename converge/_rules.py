@@ -427,4 +427,9 @@ def _undefined(
         )
     close = difflib.get_close_matches(name, sorted(available | set(captures)), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"undefined variable {name!r}: not a built-in nor captured by an earlier step{hint}"
+    # Say every way a variable gets a value: a new user may not know that values can come
+    # from outside the scenario.
+    return (
+        f"undefined variable {name!r}: not a built-in, not supplied (--var {name}=VALUE, "
+        f"--vars-file, $CONVERGE_VAR_{name}) and not captured by an earlier step{hint}"
+    )

@@ -58,7 +58,7 @@ important/timeout-huge.yaml:4: $.steps[0].timeout: 1e+300 is above the maximum 8
 important/timeout-text.yaml:4: $.steps[0].timeout: expected a number, got text ('5s')
 important/timeout-zero.yaml:4: $.steps[0].timeout: 0 must be greater than 0
 important/unclosed-template.yaml:5: $.steps[0].headers.Authorization: unclosed '{{' in 'Bearer {{free_user_token}': write {{ name }} with a variable name
-important/undefined-variable.yaml:5: $.steps[0].headers.Authorization: undefined variable 'free_usr_token': not a built-in nor captured by an earlier step; did you mean 'free_user_token'?
+important/undefined-variable.yaml:5: $.steps[0].headers.Authorization: undefined variable 'free_usr_token': not a built-in, not supplied (--var free_usr_token=VALUE, --vars-file, $CONVERGE_VAR_free_usr_token) and not captured by an earlier step; did you mean 'free_user_token'?
 important/variable-before-capture.yaml:4: $.steps[0].path: variable 'analysis_id' is used before it is captured (by $.steps[1])
 misc/wrong-folder-no-priority.yaml:2: $: no priority: add 'priority: critical | important | nice-to-have' or put the file in a tier folder
 nice-to-have/bad-capture-name.yaml:5: $.steps[0].capture: 'user-id' is not a variable name (letters, digits and _, not starting with a digit)
@@ -196,7 +196,8 @@ def test_a_file_reports_all_its_problems_sorted_by_line(tmp_path, monkeypatch):
         'one template whose value is a path ("{{next}}")',
         "critical/many.yaml:5: $.steps[0]: 'methd' is not allowed here (did you mean 'method'?)",
         "critical/many.yaml:6: $.steps[0].headers.Authorization: undefined variable 'nobody': "
-        "not a built-in nor captured by an earlier step",
+        "not a built-in, not supplied (--var nobody=VALUE, --vars-file, $CONVERGE_VAR_nobody) "
+        "and not captured by an earlier step",
         "critical/many.yaml:8: $.steps[0].expect.status: 42 is below the minimum 100",
     ]
 
