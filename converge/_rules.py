@@ -211,6 +211,18 @@ class Rules:
                 "(body as JSON, form, or body_text)",
                 key=bodies[1],
             )
+        for part in ("query", "form"):
+            names = step.get(part)
+            for name in names if isinstance(names, dict) else ():
+                if isinstance(name, str) and "{{" in name:
+                    # Names are sent as written, as keys are everywhere in a scenario; a
+                    # template there would go out as literal braces.
+                    self.problem_at(
+                        (*where, part),
+                        f"{name!r}: a template in a name is not filled in (names are sent as "
+                        "written); put the variable in the value",
+                        key=name,
+                    )
         auth = step.get("auth")
         if not isinstance(auth, dict):
             return

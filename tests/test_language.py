@@ -302,6 +302,10 @@ def test_two_bodies_or_auth_with_an_authorization_header_are_refused_before_any_
             auth: {basic: {username: "a:b", password: p}, bearer: t}
           - path: /v1/d
             query: {q: {nested: 1}}
+          - method: POST
+            path: /v1/e
+            query: {"{{free_user_token}}": 1}
+            form: {"x{{api_url}}": 1}
     """})
     outcome = run(tmp_path, http_server.url)
     assert outcome.code == 2
@@ -318,6 +322,9 @@ def test_two_bodies_or_auth_with_an_authorization_header_are_refused_before_any_
         "$.steps[2].auth: auth takes one of basic or bearer, not both",
         "$.steps[2].auth.basic.username: a Basic authentication username cannot hold ':'",
         "bad.yaml:14: $.steps[3].query.q: expected text or a number",
+        "bad.yaml:17: $.steps[4].query: '{{free_user_token}}': a template in a name is not "
+        "filled in (names are sent as written); put the variable in the value",
+        "bad.yaml:18: $.steps[4].form: 'x{{api_url}}': a template in a name",
     ):
         assert any(expected in line for line in lines), (expected, outcome.err)
     assert http_server.sent() == []

@@ -40,6 +40,7 @@ critical/status-list-bad-item.yaml:5: $.steps[0].expect.status[1]: 99 is below t
 critical/status-out-of-range.yaml:5: $.steps[0].expect.status: 600 is above the maximum 599
 critical/status-wrong-type.yaml:5: $.steps[0].expect.status: expected an integer or a list, got text ('200')
 critical/steps-not-a-list.yaml:2: $.steps: expected a list, got text ('GET /health')
+critical/template-in-a-query-name.yaml:4: $.steps[0].query: '{{field}}': a template in a name is not filled in (names are sent as written); put the variable in the value
 critical/two-bodies.yaml:6: $.steps[0]: 'body' and 'form' together: a step sends one body (body as JSON, form, or body_text)
 critical/unknown-key.yaml:8: $.steps[0].expect: 'stauts' is not allowed here (did you mean 'status'?)
 empty.yaml:1: $: the file is empty: a scenario needs a name and steps
