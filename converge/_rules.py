@@ -140,10 +140,18 @@ class Rules:
                         "built-in and user variables only",
                     )
             shown = instance_name("", entry)
-            if shown in seen:
+            if shown in seen and entries[seen[shown]] == entry:
                 self.problem_at(
                     where, f"the same values as $.parameters[{seen[shown]}]: one would hide "
                     "the other in the report"
+                )
+            elif shown in seen:
+                # Different values, one name: a long value is cut in the name, and a text may
+                # hold what separates the values (", ", "=").
+                self.problem_at(
+                    where, f"named like $.parameters[{seen[shown]}] in the report "
+                    f"({shown.strip()!r}): one would hide the other; make the values differ "
+                    "where the name shows them (the first 39 characters of each)"
                 )
             seen.setdefault(shown, index)
 

@@ -624,6 +624,34 @@ def test_a_parameter_entry_that_lacks_a_variable_is_named(
     assert sent(http_server) == []
 
 
+def test_two_entries_that_would_share_a_name_in_the_report_are_told_apart_from_equal_ones(
+    tmp_path: Path,
+) -> None:
+    long = "a" * 45
+    scenarios(tmp_path, {"important/names.yaml": f"""
+        name: Names
+        parameters:
+          - {{q: "{long}1"}}
+          - {{q: "{long}2"}}
+          - {{q: "x, y=z"}}
+          - {{q: x, y: z}}
+        steps:
+          - path: /v1/search
+            query: {{q: "{{{{q}}}}"}}
+    """})
+    validated = converge("validate", "scenarios", cwd=tmp_path)
+    assert validated.returncode == 2
+    assert (
+        "names.yaml:5: $.parameters[1]: named like $.parameters[0] in the report "
+        f"('[q={'a' * 39}\u2026]'): one would hide the other; make the values differ where the "
+        "name shows them (the first 39 characters of each)"
+    ) in validated.stderr
+    assert (
+        "names.yaml:7: $.parameters[3]: named like $.parameters[2] in the report ('[q=x, y=z]')"
+    ) in validated.stderr
+    assert "the same values" not in validated.stderr
+
+
 # --- values from outside the scenario ----------------------------------------------------------
 
 
