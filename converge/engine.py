@@ -353,7 +353,11 @@ def validation_summary(scenarios: Sequence[Tally | Scenario], where: Path | str)
     )
     checks = sum(s.checks_total for s in scenarios)
     plural = "s" if len(scenarios) != 1 else ""
-    return f"valid: {len(scenarios)} scenario{plural} in {where} ({counts}; {checks} checks)"
+    checks_plural = "s" if checks != 1 else ""
+    return (
+        f"valid: {len(scenarios)} scenario{plural} in {where} "
+        f"({counts}; {checks} check{checks_plural})"
+    )
 
 
 def select(

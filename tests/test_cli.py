@@ -318,7 +318,7 @@ def test_validate_checks_files_without_sending_requests(api, tmp_path):
     assert ok.returncode == 0
     assert ok.stdout == (
         f"valid: 1 scenario in {tmp_path / 'scenarios'} "
-        "(1 critical, 0 important, 0 nice-to-have; 1 checks)\n"
+        "(1 critical, 0 important, 0 nice-to-have; 1 check)\n"
     )
     scenarios(tmp_path, {"important/b.yaml": "name: B\nsteps: [{path: /x, bogus: 1}]\n"})
     bad = converge("validate", str(tmp_path / "scenarios"), cwd=tmp_path)
