@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from converge.redact import Redactor
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # a critical scenario (or a gate) failed: the change is not ready
 EXIT_ERROR = 2  # infrastructure or input error: converge could not judge the change
@@ -161,7 +163,10 @@ def guard(stderr: TextIO | None = None) -> Iterator[None]:
     try:
         yield
     except ConvergeError as error:
-        print(f"converge: error: {_printable(str(error))}", file=stderr or sys.stderr)
+        # Redacted before anything reshapes it: a secret quoted in a message (a token in a
+        # mistyped URL, the environment's HOLDOUT_PAT) never reaches the terminal or CI's log.
+        message = Redactor.from_environment().text(str(error))
+        print(f"converge: error: {_printable(message)}", file=stderr or sys.stderr)
         raise SystemExit(error.exit_code) from None
     except KeyboardInterrupt as error:
         name = error.name if isinstance(error, Interrupted) else "SIGINT"

@@ -22,7 +22,6 @@ checkout is used with a warning; without one, :class:`~converge.errors.HoldoutsE
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shutil
@@ -35,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from converge.errors import HoldoutsError
+from converge.redact import MASK, Redactor, git_credential
 
 Say = Callable[[str], None]
 
@@ -49,7 +49,6 @@ _COPIED_FROM = "copied by converge from "  # the marker's text, then the source 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # git's scp-like syntax: [user@]host:path, with no slash before the colon.
 _SCP = re.compile(r"^(?:[^@/:\s]+@)?[^/:\s]+:(?!//)")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _AUTH_HEADER = re.compile(r"(Authorization:\s*\w+\s+)\S+", re.IGNORECASE)
 _HEX_REF = re.compile(r"^[0-9a-fA-F]{7,40}$")
 # Messages of a fetch that reached the remote but found no such ref: a configuration mistake,
@@ -140,19 +139,16 @@ def classify(source: str, root: Path) -> tuple[str, str]:
 
 def auth_header(token: str) -> str:
     """The header git sends for an HTTPS token (GitHub accepts any user name with a PAT)."""
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
-    return f"Authorization: Basic {basic}"
+    return f"Authorization: Basic {git_credential(token)}"
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` without credentials: the given secrets (and their header form), any
-    ``Authorization:`` value, and the user-info part of URLs."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(auth_header(secret).split(" ", 2)[2], "***")
-            text = text.replace(secret, "***")
-    text = _AUTH_HEADER.sub(r"\1***", text)
-    return _USERINFO.sub("***@", text)
+    """``text`` without credentials: the given secrets (in every spelling, their header form
+    too), any ``Authorization:`` value, and the user-info part of URLs (converge's one
+    :class:`~converge.redact.Redactor`)."""
+    given = [secret for secret in secrets if secret]
+    redactor = Redactor([*given, *(git_credential(secret) for secret in given)])
+    return _AUTH_HEADER.sub(rf"\1{MASK}", redactor.text(text))
 
 
 def git_env(

@@ -1,45 +1,175 @@
 """The one redaction point: every string that leaves converge passes through a :class:`Redactor`.
 
-Secrets come from three places: values the run itself sent as credentials (built-in tokens,
-Authorization headers), the environment (``HOLDOUT_PAT``, the JWT secret), and anything that merely
-looks like a JWT, because a hostile or careless API may echo tokens we never saw.
+What is secret (the README's "What converge treats as secret" repeats it):
+
+- every value a step sends in a header, except the few harmless ones of :data:`PLAIN_HEADERS`
+  (``Accept``, ``Content-Type``, ``User-Agent``, ...): a custom ``X-Session`` or ``X-Auth-Token``
+  is a credential as much as ``Authorization`` is;
+- a captured value whose variable name, field path or source header looks like a credential
+  (:func:`looks_secret`: ``token``, ``session``, ``key``, ``password``, ...), and every captured
+  value a step sends in its query string;
+- the built-in tokens, a Basic password, user variables from the environment or a vars file, and
+  the environment's ``HOLDOUT_PAT``, JWT secret and API keys (:data:`SECRET_ENV`);
+- anything that looks like a JWT, because a hostile or careless API may echo tokens we never saw,
+  and the user-info part of any URL (``https://user:password@host``, mistyped ``https//...`` too).
+
+A secret is also recognised in the spellings it takes on its way out: JSON-escaped, Python
+``repr``-escaped (library messages quote values that way), percent-encoded, HTML-escaped, with
+its runs of whitespace collapsed to one space, and, for ``HOLDOUT_PAT``, inside the Basic
+credential git sends.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "[REDACTED]"
 
-# Header names whose values are credentials. Compared lower-cased.
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "apikey", "api-key"}
+# Request header names whose values are not secrets (compared lower-cased): what clients send to
+# describe the request itself. Every other header value a step sends is treated as a credential.
+PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "accept-profile",
+        "anthropic-beta",
+        "anthropic-version",
+        "baggage",
+        "cache-control",
+        "connection",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-profile",
+        "content-type",
+        "expect",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-unmodified-since",
+        "origin",
+        "pragma",
+        "prefer",
+        "range",
+        "stripe-version",
+        "te",
+        "traceparent",
+        "tracestate",
+        "user-agent",
+        "x-correlation-id",
+        "x-request-id",
+        "x-requested-with",
+    }
 )
 
 # Environment variables whose values are secrets wherever they turn up.
 SECRET_ENV = ("HOLDOUT_PAT", "CONVERGE_JWT_SECRET", "GITHUB_TOKEN", "ANTHROPIC_API_KEY")
+
+# The user name git sends with a token over HTTPS (GitHub accepts any with a PAT): the Basic
+# credential ``base64("x-access-token:" + token)`` is as secret as the token.
+GIT_TOKEN_USER = "x-access-token"
+
+# Words in a variable name, field path or header name that say its value is a credential.
+_SECRET_NAME = re.compile(
+    r"token|secret|passw|passphrase|pwd|session|sessid|cookie|auth(?!or)|credential|"
+    r"api[-_]?key|apikey|access[-_]?key|private|signature|jwt|bearer|nonce|csrf|xsrf",
+    re.IGNORECASE,
+)
 
 # Header.payload.signature, each base64url; both header and payload are JSON objects ("eyJ").
 _JWT = r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 _JWT_PATTERN = re.compile(_JWT)
 _JWT_START = "eyJ"
 
+# The user-info of a URL: after "//" (so a mistyped "https//user:pw@host" too), up to the last
+# "@" before the host, so a password holding "@" is masked whole; and "user:password@" after a
+# single "/" (such a URL taken for a path and normalised: "/repo/https/user:pw@host").
+_USERINFO = re.compile(
+    r"(?:(?<=//)[^\s/?#\[\]]*|(?<=/)[^\s/?#\[\]:@]+:[^\s/?#\[\]]*)@"
+    r"(?=[^\s@/?#]*(?:[/?#\s'\"<>)\]]|$))"
+)
+
 # Shorter values would mask ordinary words ("Bearer", "ok") all over the report.
 MIN_SECRET_LENGTH = 6
 
 
+def looks_secret(name: str) -> bool:
+    """Whether a variable name, field path or header name says its value is a credential."""
+    return _SECRET_NAME.search(name) is not None
+
+
 def secrets_of_header(name: str, value: str) -> tuple[str, ...]:
-    """The secret parts of one request header: the whole value and, for "Bearer x", x alone."""
-    if name.lower() not in SECRET_HEADERS or not value:
+    """The secret parts of one request header: the whole value and, for "Bearer x", x alone,
+    and each value of a ``Cookie``; nothing for the harmless headers of :data:`PLAIN_HEADERS`."""
+    lowered = name.lower()
+    if lowered in PLAIN_HEADERS or not value:
         return ()
+    found = [value]
     _scheme, _, credential = value.partition(" ")
     if credential.strip():
-        return (value, credential.strip())
-    return (value,)
+        found.append(credential.strip())
+    if lowered == "cookie":
+        found.extend(part.partition("=")[2].strip() for part in value.split(";"))
+    return tuple(found)
+
+
+def secrets_of_captures(
+    captured: Mapping[str, Any], sources: Mapping[str, str], sent_in_query: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """The captured values that are secret: those whose variable name or source (a field path
+    or ``header.NAME``) looks like a credential, and those named in ``sent_in_query``."""
+    queried = set(sent_in_query)
+    found: list[str] = []
+    for name, value in captured.items():
+        if name in queried or looks_secret(name) or looks_secret(sources.get(name, "")):
+            found.extend(texts_of(value))
+    return tuple(found)
+
+
+def texts_of(value: Any) -> Iterable[str]:
+    """Every text inside a JSON-like value (numbers as their JSON text), keys left out."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from texts_of(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from texts_of(item)
+    elif isinstance(value, str):
+        yield value
+    elif value is not None and not isinstance(value, bool):
+        yield json.dumps(value)
+
+
+def spellings(secret: str) -> set[str]:
+    """``secret`` as it may be written on its way out: as is, JSON- and repr-escaped,
+    percent-encoded, HTML-escaped, and with its runs of whitespace collapsed."""
+    forms = {secret}
+    if not secret.isascii() or any(c in secret for c in "\"\\/") or not secret.isprintable():
+        forms.add(json.dumps(secret)[1:-1])
+        forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+        forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))  # JSON may escape "/"
+        forms.add(repr(secret)[1:-1])
+    if not secret.isalnum():
+        forms.update({quote(secret, safe=""), quote(secret), quote_plus(secret)})
+        forms.add(html.escape(secret))
+    collapsed = " ".join(secret.split())
+    if collapsed and collapsed != secret:
+        forms.add(collapsed)
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def git_credential(token: str) -> str:
+    """The Basic credential git sends for an HTTPS token (see :data:`GIT_TOKEN_USER`)."""
+    return base64.b64encode(f"{GIT_TOKEN_USER}:{token}".encode()).decode("ascii")
 
 
 class Redactor:
@@ -47,14 +177,13 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         given = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
-        # An API that echoes a secret inside JSON may write it escaped ("s\u00e9cret"): that
-        # spelling is the same secret.
-        escaped = {json.dumps(s)[1:-1] for s in given if not s.isascii() or '"' in s or "\\" in s}
+        # Each secret in every spelling it may take in a message, a body or a URL.
         known = sorted(
-            given | escaped,
+            {form for secret in given for form in spellings(secret)},
             key=len,
             reverse=True,  # longest first, so a secret containing another is masked whole
         )
+        self._given = frozenset(given)
         self.secrets = frozenset(known)
         # One big alternation of every secret costs a compile per report and, at each position
         # of every string, a try per secret (a run's tokens number in the thousands). Instead a
@@ -76,14 +205,21 @@ class Redactor:
     @classmethod
     def from_environment(cls, secrets: Iterable[str] = ()) -> Redactor:
         env = [os.environ.get(name, "") for name in SECRET_ENV]
-        return cls([*secrets, *env])
+        pat = os.environ.get("HOLDOUT_PAT", "")
+        return cls([*secrets, *env, *([git_credential(pat)] if pat else [])])
 
     def with_secrets(self, secrets: Iterable[str]) -> Redactor:
-        return Redactor([*self.secrets, *secrets])
+        return Redactor([*self._given, *secrets])
 
     def text(self, text: str) -> str:
         if len(text) < MIN_SECRET_LENGTH:  # shorter than any secret, and than any JWT
             return text
+        text = self._known(text)
+        if "@" in text and "/" in text:
+            text = _USERINFO.sub(MASK + "@", text)
+        return text
+
+    def _known(self, text: str) -> str:
         start = self._start.search(text)
         if start is None:
             return text

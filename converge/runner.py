@@ -36,8 +36,8 @@ from converge.checks import Response, evaluate, fail_all, undecodable
 from converge.config import DEFAULT_WORKERS
 from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
-from converge.redact import secrets_of_header
-from converge.template import UndefinedVariable, text_of
+from converge.redact import secrets_of_captures, secrets_of_header, texts_of
+from converge.template import UndefinedVariable, find_variables, text_of
 from converge.transport import MAX_BODY_BYTES, Stopped, Transport, TransportError
 
 DEFAULT_TIMEOUT = model.DEFAULT_TIMEOUT
@@ -211,12 +211,18 @@ def run_scenario(
         # Rendered afresh for each run: "{{pro_user_token}}" is this run's token.
         variables.update(scenario.parameters.render(variables))
     secrets: set[str] = {v for k, v in builtins.items() if k in tokens.TOKEN_VARIABLES}
+    captured_names: set[str] = set()
     cookies = RequestsCookieJar()
     started = time.perf_counter()
     steps = []
     for step in scenario.steps:
         if transport.stop.is_set():
             raise Stopped("not sent: the run was stopped")
+        # A captured value sent in a query string (a session id, a one-time token) ends up in
+        # URLs, access logs and the report's paths: it is treated as a secret.
+        for name in _query_variables(step) & captured_names:
+            if name in variables:
+                secrets.update(texts_of(variables[name]))
         result, captured = run_step_with_retry(
             step,
             transport,
@@ -233,6 +239,8 @@ def run_scenario(
             if spec.kind == "capture" and spec.target not in captured:
                 variables.pop(spec.target, None)
         variables.update(captured)
+        captured_names.update(captured)
+        secrets.update(secrets_of_captures(captured, _capture_sources(step)))
         steps.append(result)
     return RunResult(
         steps=tuple(steps),
@@ -354,6 +362,28 @@ def run_step(
         checks=checks,
         line=step.line,
     ), captured
+
+
+def _query_variables(step: Step) -> set[str]:
+    """The variables a step writes into its query string (``query``, or after ``?`` in its
+    path)."""
+    names = set(step.query.variables) if step.query is not None else set()
+    source = step.path.source
+    if isinstance(source, str) and "?" in source:
+        names |= find_variables(source.partition("?")[2])
+    return names
+
+
+def _capture_sources(step: Step) -> dict[str, str]:
+    """Where each of a step's captures reads from: its field path, or ``header.NAME``."""
+    return {
+        spec.target: (
+            f"header.{spec.header}" if spec.header is not None
+            else spec.path.text if spec.path is not None else ""
+        )
+        for spec in step.checks
+        if spec.kind == "capture"
+    }
 
 
 def _unsendable_header(headers: Mapping[str, str]) -> str | None:

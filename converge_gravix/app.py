@@ -30,6 +30,7 @@ from converge_gravix.errors import (
 from converge_gravix.propagation import BaggageMiddleware
 from converge_gravix.stripe_client import StripeClient
 from converge_gravix.supabase_client import SupabaseClient
+from converge_twins.access_log import hide_query_values
 
 
 async def health(request: Request) -> Response:
@@ -39,6 +40,7 @@ async def health(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    hide_query_values()  # tokens sent in query strings stay out of uvicorn's access log
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -50,6 +50,7 @@ from converge_twins._journal import DEFAULT_CAPACITY, MAX_BODY_BYTES, Journal
 from converge_twins._matching import PatternError, RequestPattern, RequestView, parse_pattern
 from converge_twins._middleware import CONTROL_PREFIX, UNMATCHED, TwinMiddleware, control_error
 from converge_twins._stubs import StubBook, StubSpecError, parse_stub
+from converge_twins.access_log import hide_query_values
 
 __all__ = ["CONTROL_PREFIX", "Twin", "build_app", "environment", "mark_unmatched"]
 
@@ -541,6 +542,7 @@ def build_app(
             request.scope[UNMATCHED] = True  # read by the middleware for the journal
         return twin.errors(status, request.url.path, None)
 
+    hide_query_values()  # tokens sent in query strings stay out of the access log
     twin.routes = _route_index(routes)
     twin.keep_state(state if state is not None else _owner(twin, routes))
     app = Starlette(

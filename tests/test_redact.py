@@ -1,18 +1,46 @@
-"""The redactor replaces exactly what one regex alternation of its secrets (longest first) and
-the JWT shape would replace: the fast scan must never mask less, nor differently."""
+"""The redactor, and no secret in any output.
+
+The redactor replaces exactly what one regex alternation of its secrets' spellings (longest
+first) and the JWT shape would replace: the fast scan must never mask less, nor differently.
+
+Then every leak once found, each planted as a distinctive secret and run through the real CLI
+against a real server on 127.0.0.1: no output (stdout, stderr, ``--verbose``, the JSON report,
+Markdown, JUnit) holds it, raw or in any escaped spelling.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from converge.redact import _JWT, MASK, MIN_SECRET_LENGTH, Redactor
+from converge.errors import ConfigError, guard
+from converge.redact import (
+    _JWT,
+    MASK,
+    MIN_SECRET_LENGTH,
+    Redactor,
+    looks_secret,
+    secrets_of_header,
+    spellings,
+)
+from tests.support.servers import Recorded, Reply
 
 
 def reference(secrets: list[str], text: str) -> str:
-    known = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    given = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+    known = sorted({form for s in given for form in spellings(s)}, key=len, reverse=True)
     return re.sub("|".join([*(re.escape(s) for s in known), _JWT]), MASK, text)
 
 
@@ -104,3 +132,216 @@ json_like = st.recursive(
 def test_every_string_of_a_value_keys_included_is_redacted(secrets, value):
     redactor = Redactor(secrets)
     assert redactor.value(value) == naive_value(redactor, value)
+
+
+# --- what is secret -----------------------------------------------------------------------------
+
+
+def test_every_header_but_the_harmless_ones_is_a_secret():
+    assert secrets_of_header("X-Session", "sess-0123") == ("sess-0123",)
+    assert secrets_of_header("Authorization", "Bearer abcdefgh") == (
+        "Bearer abcdefgh", "abcdefgh"
+    )
+    assert "c0ffee-cookie" in secrets_of_header("Cookie", "a=1; sid=c0ffee-cookie")
+    for plain in ("Accept", "content-type", "User-Agent", "Prefer"):
+        assert secrets_of_header(plain, "application/json") == ()
+
+
+def test_names_that_say_credential_look_secret_and_others_do_not():
+    for name in ("session", "access_token", "header.X-Auth-Token", "response.data.apiKey",
+                 "csrf", "password", "Set-Cookie"):
+        assert looks_secret(name), name
+    for name in ("order_id", "author", "response.items[0].id", "header.Location", "count"):
+        assert not looks_secret(name), name
+
+
+def test_a_secret_is_masked_in_every_spelling_and_url_credentials_whole():
+    secret = 'pa"t\\s/e c\r\nr'
+    redactor = Redactor([secret])
+    for form in escaped_forms(secret):
+        assert MASK in redactor.text(f"<{form}>"), form
+        assert secret not in redactor.text(f"<{form}>")
+    assert redactor.text("see https://ada:hunter@2zX9@host/x") == f"see https://{MASK}@host/x"
+    assert redactor.text("'https//ada:pw123@host'") == f"'https//{MASK}@host'"
+    plain = "mail ada@example.com, path //srv/x"
+    assert redactor.text(plain) == plain
+
+
+# --- no secret in any output: the real CLI against a real server --------------------------------
+
+
+def escaped_forms(secret: str) -> set[str]:
+    """Every spelling a secret may take on its way out (written independently of the code)."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret),
+        html.escape(secret),
+        " ".join(secret.split()),
+    }
+
+
+def every_output(tmp_path: Path, api_url: str, *extra: str, env: dict[str, str] | None = None):
+    """``converge run --verbose`` with every output in tmp_path: (exit code, {name: text})."""
+    out = tmp_path / "out"
+    environment = {
+        k: v for k, v in os.environ.items()
+        if k not in ("API_URL", "CONVERGE_JWT_SECRET", "HOLDOUT_PAT")
+        and not k.startswith("CONVERGE_VAR_")
+    }
+    process = subprocess.run(
+        [
+            sys.executable, "-m", "converge", "run", "--verbose",
+            "--scenarios-dir", str(tmp_path / "scenarios"), "--api-url", api_url,
+            "--report-file", str(out / "report.json"), "--markdown-file", str(out / "report.md"),
+            "--junit-file", str(out / "junit.xml"), *extra,
+        ],
+        cwd=tmp_path, env={**environment, **(env or {})}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    files = {f.name: f.read_text() for f in out.iterdir()} if out.exists() else {}
+    return process.returncode, {"stdout": process.stdout, "stderr": process.stderr, **files}
+
+
+def leaks(outputs: dict[str, str], *secrets: str) -> list[str]:
+    return [
+        f"{secret!r} in {name} (as {form!r})"
+        for secret in secrets
+        for form in escaped_forms(secret)
+        for name, text in outputs.items()
+        if len(form) >= MIN_SECRET_LENGTH and form in text
+    ]
+
+
+def scenario(tmp_path: Path, text: str) -> None:
+    target = tmp_path / "scenarios" / "critical" / "leak.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(textwrap.dedent(text))
+
+
+def echo(request: Recorded) -> Reply:
+    """Everything the request carried, back in the body, and a failure so that it is shown."""
+    return Reply(status=500, json={"path": request.path, "headers": request.headers})
+
+
+def test_a_captured_token_sent_in_a_query_or_custom_header_is_redacted(http_server, tmp_path):
+    tokens = {"q": "qTok-7Q9zKp", "h": "hTok-3Lm8Rw", "k": "kTok-5Vn2Yd"}
+    http_server.json("/login", tokens)
+    http_server.route("GET", "/data", echo)
+    scenario(tmp_path, """
+        name: Session
+        steps:
+          - path: /login
+            capture: {q: response.q, h: response.h, k: response.k}
+          - path: /data
+            query: {s: "{{q}}"}
+            headers: {X-Session: "{{h}}", X-Auth-Token: "{{k}}"}
+            expect: {status: 200, body_equals: {headers.X-Session: nope}}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url)
+    assert code == 1
+    assert leaks(outputs, *tokens.values()) == []
+    assert "/data?s=" + MASK in outputs["report.json"], "the path is shown, the value is not"
+
+
+def test_a_capture_named_or_read_like_a_credential_is_redacted_even_unsent(http_server, tmp_path):
+    http_server.route("GET", "/login", Reply(
+        json={"session_token": "sTok-8Hj4Qe", "order_id": "order-20261130"},
+        headers={"X-Auth-Token": "hdrTok-6Pw1Zs"},
+    ))
+    scenario(tmp_path, """
+        name: Capture
+        steps:
+          - path: /login
+            capture: {session_token: response.session_token, t: header.X-Auth-Token,
+                      order: response.order_id}
+            expect: {status: 201}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url)
+    assert code == 1
+    assert leaks(outputs, "sTok-8Hj4Qe", "hdrTok-6Pw1Zs") == []
+    assert "order-20261130" in outputs["report.json"], "a plain captured id stays visible"
+
+
+def test_an_unsendable_header_value_is_never_quoted(http_server, tmp_path):
+    http_server.json("/login", {"a": "crTok-4Xb9\r\nX-Evil: 1", "b": " spTok-2Gk7Nu"})
+    scenario(tmp_path, """
+        name: Unsendable
+        steps:
+          - path: /login
+            capture: {a: response.a, b: response.b}
+          - path: /one
+            headers: {Authorization: "Bearer {{a}}"}
+          - path: /two
+            headers: {X-Auth-Token: "{{b}}"}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url)
+    assert code == 1
+    assert [r.path for r in http_server.requests if r.path != "/"] == ["/login"]
+    assert leaks(outputs, "crTok-4Xb9\r\nX-Evil: 1", "crTok-4Xb9", "spTok-2Gk7Nu") == []
+
+
+def test_a_secret_with_double_spaces_is_redacted_after_whitespace_collapses(http_server, tmp_path):
+    http_server.json("/login", {"t": "dsTok  9Wq  3Ze"})
+    http_server.route(
+        "GET", "/whoami", lambda r: Reply(body=f"you are {r.headers['Authorization']}")
+    )
+    scenario(tmp_path, """
+        name: Spaces
+        steps:
+          - path: /login
+            capture: {t: response.t}
+          - path: /whoami
+            headers: {Authorization: "Bearer {{t}}"}
+            expect: {body_equals: {user: ada}}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url)
+    assert code == 1
+    assert leaks(outputs, "dsTok  9Wq  3Ze") == []
+    assert "you are" in outputs["report.json"], "the message is there, masked"
+
+
+def test_environment_secrets_with_quotes_and_backslashes_are_redacted_escaped(
+    http_server, tmp_path
+):
+    pat = 'ghp_pA"t\\9Kq/2 x'
+    jwt_secret = 'jwt-s3cr"et\\with-at-least-32-characters-long!'
+    forms = [
+        *(form for secret in (pat, jwt_secret) for form in escaped_forms(secret)),
+        base64.b64encode(f"x-access-token:{pat}".encode()).decode(),
+    ]
+    for index, form in enumerate(forms):
+        http_server.route("GET", f"/echo/{index}", Reply(status=500, body=f"oops <{form}>"))
+    steps = "".join(f"  - path: /echo/{index}\n" for index in range(len(forms)))
+    scenario(tmp_path, f"name: Escaped\nsteps:\n{steps}")
+    env = {"HOLDOUT_PAT": pat, "CONVERGE_JWT_SECRET": jwt_secret}
+    code, outputs = every_output(tmp_path, http_server.url, env=env)
+    assert code == 1
+    assert leaks(outputs, pat, jwt_secret) == []
+    assert [form for form in forms if any(form in text for text in outputs.values())] == []
+
+
+@pytest.mark.parametrize("api_url", [
+    "https//ada:Pw9xQ7zz@127.0.0.1:1/",  # a missing colon: not a URL at all
+    "http://ada:hunter@2zX9@[::1",  # a password holding "@", in a URL that cannot be parsed
+    "ftp://ada:hunter@2zX9@127.0.0.1/",
+])
+def test_url_credentials_are_never_shown_even_in_a_mistyped_url(tmp_path, api_url):
+    scenario(tmp_path, "name: Any\nsteps: [{path: /}]\n")
+    code, outputs = every_output(tmp_path, api_url)
+    assert code == 2
+    assert "API URL" in outputs["stderr"]
+    assert json.loads(outputs["report.json"])["error"]
+    for part in ("Pw9xQ7zz", "hunter", "2zX9"):
+        assert [name for name, text in outputs.items() if part in text] == []
+
+
+def test_guard_redacts_what_it_prints(capsys, monkeypatch):
+    monkeypatch.setenv("HOLDOUT_PAT", "ghp_guarded1234")
+    with pytest.raises(SystemExit), guard():
+        raise ConfigError("cannot pull https://x:ghp_guarded1234@host/r (https//ada:pw123456@h)")
+    printed = capsys.readouterr().err
+    assert "ghp_guarded1234" not in printed and "pw123456" not in printed

@@ -367,6 +367,23 @@ def test_unreachable_holdouts_without_checkout_exits_2(project: Project, tmp_pat
     assert "no previous checkout" in result.stderr
 
 
+@pytest.mark.parametrize("source", [
+    "https://ada:hunter@2zX9@127.0.0.1:1/holdouts.git",  # a password holding "@"
+    "https//ada:Pw9xQ7zz@127.0.0.1:1/holdouts.git",  # a missing colon: not a URL at all
+])
+def test_holdouts_url_credentials_never_reach_the_terminal_or_the_report(
+    project: Project, source: str
+) -> None:
+    pulled = project.invoke("holdouts.pull", INVOKE_CONVERGE_HOLDOUTS_REPO=source)
+    judged = project.invoke("converge", "--no-twins", INVOKE_CONVERGE_HOLDOUTS_REPO=source)
+    assert pulled.returncode == judged.returncode == 2
+    report = (project.root / "reports/latest.json").read_text()
+    assert json.loads(report)["error"]
+    for part in ("hunter", "2zX9", "Pw9xQ7zz"):
+        for text in (pulled.stdout, pulled.stderr, judged.stdout, judged.stderr, report):
+            assert part not in text
+
+
 def test_bad_flag_values_exit_2(project: Project) -> None:
     assert project.invoke("converge", "--runs", "0").returncode == 2
     result = project.invoke("converge", "--priority", "urgent")
