@@ -472,6 +472,9 @@ def _run(
 
     config = RunnerConfig(
         variables=user.values,
+        public_variables=frozenset(
+            name for name, source in user.sources.items() if source == "--var"
+        ),
         api_url=options.api_url,
         timeout=options.timeout,
         workers=options.workers,

@@ -4,7 +4,8 @@ What is secret (the README's "What converge treats as secret" repeats it):
 
 - every value a step sends in a header, except the few harmless ones of :data:`PLAIN_HEADERS`
   (``Accept``, ``Content-Type``, ``User-Agent``, ...): a custom ``X-Session`` or ``X-Auth-Token``
-  is a credential as much as ``Authorization`` is;
+  is a credential as much as ``Authorization`` is (the runner spares a value written out in the
+  scenario or on the command line under a name that does not look secret);
 - a captured value whose variable name, field path or source header looks like a credential
   (:func:`looks_secret`: ``token``, ``session``, ``key``, ``password``, ...), and every captured
   value a step sends in its query string;
@@ -98,6 +99,9 @@ _USERINFO = re.compile(
     r"(?=[^\s@/?#]*(?:[/?#\s'\"<>)\]]|$))"
 )
 
+# Characters no escaping changes (URL-unreserved): a secret made of them has one spelling.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+
 # Shorter values would mask ordinary words ("Bearer", "ok") all over the report.
 MIN_SECRET_LENGTH = 6
 
@@ -152,6 +156,8 @@ def texts_of(value: Any) -> Iterable[str]:
 def spellings(secret: str) -> set[str]:
     """``secret`` as it may be written on its way out: as is, JSON- and repr-escaped,
     percent-encoded, HTML-escaped, and with its runs of whitespace collapsed."""
+    if _UNRESERVED.fullmatch(secret):  # most tokens: every spelling is the secret itself
+        return {secret}
     forms = {secret}
     if not secret.isascii() or any(c in secret for c in "\"\\/") or not secret.isprintable():
         forms.add(json.dumps(secret)[1:-1])

@@ -17,11 +17,12 @@ flight are abandoned, and the runs that did not finish are left out of the resul
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,7 +37,7 @@ from converge.checks import Response, evaluate, fail_all, undecodable
 from converge.config import DEFAULT_WORKERS
 from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
-from converge.redact import secrets_of_captures, secrets_of_header, texts_of
+from converge.redact import looks_secret, secrets_of_captures, secrets_of_header, texts_of
 from converge.template import UndefinedVariable, find_variables, text_of
 from converge.transport import MAX_BODY_BYTES, Stopped, Transport, TransportError
 
@@ -110,6 +111,8 @@ class RunnerConfig:
     max_body_bytes: int = MAX_BODY_BYTES  # a bigger answer fails its step unread
     # User variables (--var, --vars-file, CONVERGE_VAR_*): every run starts with them.
     variables: Mapping[str, Any] = field(default_factory=dict)
+    # The user variables given on the command line (--var): written out already, not secrets.
+    public_variables: frozenset[str] = frozenset()
     seed: int = field(default_factory=seeds.new_base_seed)  # each run's seed derives from it
     trust_env: bool = False  # proxies and CA bundle from the environment (--trust-env)
 
@@ -212,6 +215,7 @@ def run_scenario(
         variables.update(scenario.parameters.render(variables))
     secrets: set[str] = {v for k, v in builtins.items() if k in tokens.TOKEN_VARIABLES}
     captured_names: set[str] = set()
+    written = config.public_variables | _literal_parameters(scenario)
     cookies = RequestsCookieJar()
     started = time.perf_counter()
     steps = []
@@ -232,6 +236,7 @@ def run_scenario(
             secrets=secrets,
             cookies=cookies,
             run_headers=run_headers,
+            written=written,
         )
         for spec in step.checks:
             # A capture that failed this time leaves no value behind, not even an earlier one:
@@ -286,9 +291,11 @@ def run_step(
     secrets: set[str],
     cookies: RequestsCookieJar | None = None,
     run_headers: Mapping[str, str] | None = None,
+    written: frozenset[str] = frozenset(),
 ) -> tuple[StepResult, dict[str, Any]]:
     """Send one step and check its response; never raises for what the API or files can do
-    (only :class:`~converge.transport.Stopped`, when the run is stopped)."""
+    (only :class:`~converge.transport.Stopped`, when the run is stopped). ``written`` names the
+    variables whose values are written out (literal parameters, ``--var``): not secrets."""
     missing = sorted(name for name in step.variables if name not in variables)
     if missing:
         names = ", ".join(repr(name) for name in missing)
@@ -304,8 +311,7 @@ def run_step(
     except (OriginError, request.NotSent) as error:
         return _not_sent(step, f"not sent: {error}"), {}
     secrets.update(outgoing.secrets)
-    for name, value in outgoing.headers.items():
-        secrets.update(secrets_of_header(name, value))
+    secrets.update(_header_secrets(step, outgoing.headers, written))
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(run_headers or {})
     headers.update(outgoing.headers)  # the step's own headers win, whatever their case
     unsendable = _unsendable_header(headers)
@@ -362,6 +368,36 @@ def run_step(
         checks=checks,
         line=step.line,
     ), captured
+
+
+def _header_secrets(
+    step: Step, headers: Mapping[str, str], written: frozenset[str]
+) -> Iterator[str]:
+    """The secrets among the headers a step sends: every value (but harmless headers') except
+    one written out in the scenario or on the command line under a name that does not say
+    credential (``X-Tier: "{{tier}}"`` with a literal parameter ``tier``)."""
+    sources = step.headers.source if isinstance(step.headers.source, dict) else {}
+    for name, value in headers.items():
+        source = sources.get(name)
+        if isinstance(source, str) and not looks_secret(name) and _variables_in(source) <= written:
+            continue
+        yield from secrets_of_header(name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _variables_in(source: str) -> frozenset[str]:
+    return frozenset(find_variables(source))
+
+
+def _literal_parameters(scenario: Scenario) -> frozenset[str]:
+    """The parameters of a scenario instance that its file writes out, with no template."""
+    entry = scenario.parameters.source if scenario.parameters is not None else None
+    if not isinstance(entry, dict):
+        return frozenset()
+    return frozenset(
+        str(name) for name, value in entry.items()
+        if not isinstance(value, str) or not _variables_in(value)
+    )
 
 
 def _query_variables(step: Step) -> set[str]:

@@ -106,6 +106,7 @@ def test_the_twins_extra_is_the_server_stack_and_dev_installs_everything():
 # Host-side tooling inside a service package: the conformance diff runs the official SDKs
 # against the twins from a developer's machine or CI, never inside the stack's image.
 TOOLING = {"converge_twins": "conformance"}
+STACK_PACKAGES = ("converge_twins", "converge_gravix")
 
 
 def imported_distributions(package: str, tooling: bool = False) -> set[str]:
@@ -124,7 +125,9 @@ def imported_distributions(package: str, tooling: bool = False) -> set[str]:
                 modules.update(alias.name.partition(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules.add(node.module.partition(".")[0])
-    third_party = modules - set(sys.stdlib_module_names) - {"__future__", package}
+    # The stack's own packages are in the image (the project wheel) and checked here themselves;
+    # the converge library is not, and stays counted: a service must not import it.
+    third_party = modules - set(sys.stdlib_module_names) - {"__future__", *STACK_PACKAGES}
     owners = metadata.packages_distributions()
     return {canonicalize_name(owners[module][0]) for module in third_party}
 

@@ -247,6 +247,28 @@ def test_a_captured_token_sent_in_a_query_or_custom_header_is_redacted(http_serv
     assert "/data?s=" + MASK in outputs["report.json"], "the path is shown, the value is not"
 
 
+def test_a_header_value_written_out_under_a_plain_name_stays_visible(http_server, tmp_path):
+    http_server.route("GET", "/data", lambda r: Reply(status=500, json={
+        k: v for k, v in r.headers.items() if k.startswith("X-")
+    }))
+    scenario(tmp_path, """
+        name: Written
+        parameters: [{tier: quality-tier}]
+        steps:
+          - path: /data
+            headers: {X-Tier: "{{tier}}", X-Client: "{{client}}", X-Region: eu-west-1a,
+                      X-Auth-Token: literal-tok-4Rf8, X-Tenant: "{{tenant}}"}
+        """)
+    code, outputs = every_output(
+        tmp_path, http_server.url, "--var", "client=cli-client-77",
+        env={"CONVERGE_VAR_tenant": "env-tenant-3Kd9"},
+    )
+    assert code == 1
+    for shown in ("quality-tier", "cli-client-77", "eu-west-1a"):
+        assert shown in outputs["report.json"], f"{shown} is written out: not a secret"
+    assert leaks(outputs, "literal-tok-4Rf8", "env-tenant-3Kd9") == []
+
+
 def test_a_capture_named_or_read_like_a_credential_is_redacted_even_unsent(http_server, tmp_path):
     http_server.route("GET", "/login", Reply(
         json={"session_token": "sTok-8Hj4Qe", "order_id": "order-20261130"},
