@@ -35,7 +35,7 @@ from invoke.tasks import Task, task
 from converge import cli, config, pipeline, twins
 from converge import gates as gates_lib
 from converge import holdouts as holdouts_lib
-from converge.errors import ConfigError, ReportError, guard
+from converge.errors import ConfigError, ConvergeError, ReportError, guard
 
 ROOT = Path(__file__).resolve().parent
 
@@ -382,22 +382,36 @@ def pull(c: Context, holdouts_repo: str | None = None, holdouts_ref: str | None 
         "var": "A user variable NAME=VALUE the scenarios may use; repeatable.",
         "vars-file": "A YAML or JSON mapping of user variables (default: the configured "
         "vars_file).",
+        "detail": "full (default: every problem, with its file, line and field) or public (only "
+        "how many, for a log the code's author reads).",
     },
 )
-def validate(c: Context, var: list[str] | None = None, vars_file: str | None = None) -> None:
+def validate(
+    c: Context,
+    var: list[str] | None = None,
+    vars_file: str | None = None,
+    detail: str | None = None,
+) -> None:
     """Schema-check the pulled scenarios (no request is sent)."""
     from converge import engine
+    from converge.report import public_error
 
     with guard():
+        level = _shared("detail", detail) or "full"
         settings = _settings(c)
         folder = settings.scenarios_dir
         shown = folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
-        scenarios = engine.validate(
-            folder,
-            tuple(var or ()),
-            _path(vars_file) or settings.vars_file,
-            settings.timeout,
-        )
+        try:
+            scenarios = engine.validate(
+                folder,
+                tuple(var or ()),
+                _path(vars_file) or settings.vars_file,
+                settings.timeout,
+            )
+        except ConvergeError as error:
+            if level == "public":
+                error.message = public_error(error.message)
+            raise
         print(engine.validation_summary(scenarios, shown))
 
 

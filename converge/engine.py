@@ -45,6 +45,7 @@ from converge.report import (
     VERBOSE_PUBLIC,
     build_report,
     load_report,
+    public_error,
     render_junit,
     render_markdown,
     render_table,
@@ -180,6 +181,8 @@ def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
                 raise ReportError(problem) from None
             failure.message += f"\n{problem}"
     interrupted = interrupted or (late.interrupted() if late else None)
+    if failure is not None and options.table_detail == "public":
+        failure.message = public_error(failure.message)  # the report above keeps it whole
     if interrupted is not None:
         interrupted.reported = True
         if failure is not None:

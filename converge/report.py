@@ -497,6 +497,15 @@ def warning_lines(document: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def public_error(message: str) -> str:
+    """An exit-2 message as the code's author may read it: its first line. Past it, an error may
+    quote the scenario files (every problem found, with file, line, field and value)."""
+    first, _, rest = message.partition("\n")
+    if not rest:
+        return first
+    return f"{first.rstrip(':')} (shown at --detail full, for the holdouts' owner)"
+
+
 def verdict(document: Mapping[str, Any]) -> str:
     """One line saying whether the change may merge, and why."""
     if document.get("error"):

@@ -435,3 +435,40 @@ def test_the_scenario_text_is_what_the_markers_come_from() -> None:
     text = textwrap.dedent(SCENARIO)
     for what in ("path", "step name", "check target", "expected value", "message", "flaky check"):
         assert HIDDEN[what] in text, what
+
+
+# --- errors in a log the code's author reads -------------------------------------------------
+
+INVALID = "name: X\nsteps:\n  - path: /v1/hidden-path-4711\n    method: FETCHMARKER\n"
+
+
+def test_a_public_run_of_invalid_scenarios_says_how_many_problems_not_what_they_are(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "scenarios" / "critical").mkdir(parents=True)
+    (tmp_path / "scenarios" / "critical" / "x.yaml").write_text(INVALID)
+    common = ("run", "--scenarios-dir", "scenarios", "--api-url", "http://127.0.0.1:9")
+    public = converge(*common, "--report-file", "public.json", "--detail", "public", cwd=tmp_path)
+    assert public.returncode == 2 and "Traceback" not in public.stderr
+    assert public.stderr.strip().splitlines() == [
+        "converge: error: 1 problem in the scenarios (shown at --detail full, for the holdouts' "
+        "owner)"
+    ]
+    # The private JSON report keeps every problem; a local run shows them all.
+    assert "FETCHMARKER" in json.loads((tmp_path / "public.json").read_text())["error"]
+    local = converge(*common, "--report-file", "local.json", cwd=tmp_path)
+    assert local.returncode == 2 and "FETCHMARKER" in local.stderr
+
+
+def test_holdouts_validate_at_public_detail_hides_the_problems(
+    project: Project,  # noqa: F811 (the fixture)
+) -> None:
+    project.scenarios(x=INVALID)
+    assert project.invoke("holdouts.pull").returncode == 0
+    public = project.invoke("holdouts.validate", "--detail", "public")
+    assert public.returncode == 2 and "Traceback" not in public.stderr
+    assert "FETCHMARKER" not in public.stderr + public.stdout
+    assert "hidden-path-4711" not in public.stderr + public.stdout
+    assert "problem" in public.stderr and "--detail full" in public.stderr
+    full = project.invoke("holdouts.validate")
+    assert full.returncode == 2 and "FETCHMARKER" in full.stderr
