@@ -205,30 +205,9 @@ def _matches(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) 
     found, value, problem = _field(spec, response)
     if problem is not None:
         return _fail(spec, pattern, None, problem)
-    try:
-        compiled = _compile(pattern)
-    except regex.error as error:
-        message = f"pattern {pattern!r} is not valid: {error}"
-        return _fail(spec, pattern, _short_value(value), message)
-    subject = text_of(value)
-    try:
-        hit = found and _search(compiled, subject, response)
-    except TimeoutError:
-        return _fail(
-            spec,
-            pattern,
-            _short_value(value),
-            f"{spec.target}: the pattern /{pattern}/ did not finish matching within the step's "
-            "timeout (it backtracks too much on this value)",
-        )
-    if hit:
-        return _pass(spec, pattern, _short_value(value))
-    return _fail(
-        spec,
-        pattern,
-        _short_value(value),
-        f"{spec.target} = {show(value)} does not match /{pattern}/",
-    )
+    no_match = f"{spec.target} = {show(value)} does not match /{pattern}/"
+    subject = text_of(value) if found else None
+    return _pattern_check(spec, pattern, value, subject, response=response, no_match=no_match)
 
 
 def _equals(spec: CheckSpec, response: Response, variables: Mapping[str, Any]) -> CheckResult:
@@ -265,13 +244,29 @@ def _header_matches(
     value, problem = _header(spec, response)
     if problem is not None:
         return _fail(spec, pattern, None, problem)
+    no_match = f"{spec.target}: {show(value)} does not match /{pattern}/"
+    return _pattern_check(spec, pattern, value, value, response=response, no_match=no_match)
+
+
+def _pattern_check(
+    spec: CheckSpec,
+    pattern: str,
+    value: Any,
+    subject: str | None,
+    *,
+    response: Response,
+    no_match: str,
+) -> CheckResult:
+    """The verdict of ``pattern`` on ``subject`` (None: nothing to search, so no match), shared by
+    body_matches and header_matches: an invalid pattern and one that backtracks past the step's
+    deadline fail the check, each saying so."""
     try:
         compiled = _compile(pattern)
     except regex.error as error:
         message = f"pattern {pattern!r} is not valid: {error}"
         return _fail(spec, pattern, _short_value(value), message)
     try:
-        hit = _search(compiled, value, response)
+        hit = subject is not None and _search(compiled, subject, response)
     except TimeoutError:
         return _fail(
             spec,
@@ -282,8 +277,7 @@ def _header_matches(
         )
     if hit:
         return _pass(spec, pattern, _short_value(value))
-    message = f"{spec.target}: {show(value)} does not match /{pattern}/"
-    return _fail(spec, pattern, _short_value(value), message)
+    return _fail(spec, pattern, _short_value(value), no_match)
 
 
 def _schema(spec: CheckSpec, response: Response) -> CheckResult:
