@@ -123,16 +123,12 @@ class PostgREST:
         conflict = None
         if resolution is not None:
             conflict = self.store.conflict_target(table, plan.on_conflict)
-        saved = self.store.snapshot()
-        try:
+        with self.store.transaction():
             written = self.store.insert(
                 table, rows, conflict=conflict, merge=resolution == "merge-duplicates"
             )
             if media.single:
                 singular(written)
-        except PostgrestError:
-            self.store.restore(saved)
-            raise
         applied = ("resolution", "missing", "return", "count", "handling")
         return self.written(
             request,
@@ -248,12 +244,8 @@ class PostgREST:
         self.check_affected(preferences, len(rows))
         if media.single:
             singular(rows)
-        saved = self.store.snapshot()
-        try:
+        with self.store.transaction():
             self.store.update(table, rows, values)
-        except PostgrestError:
-            self.store.restore(saved)
-            raise
         applied = ("return", "count", "handling", "max-affected")
         return self.written(
             request,
@@ -274,12 +266,8 @@ class PostgREST:
         self.check_affected(preferences, len(rows))
         if media.single:
             singular(rows)
-        saved = self.store.snapshot()
-        try:
+        with self.store.transaction():
             self.store.delete(table, rows)
-        except PostgrestError:
-            self.store.restore(saved)
-            raise
         applied = ("return", "count", "handling", "max-affected")
         return self.written(
             request,
@@ -325,12 +313,8 @@ class PostgREST:
                 raise PostgrestError(
                     400, "PGRST115", "Payload values do not match URL in primary key column(s)"
                 )
-        saved = self.store.snapshot()
-        try:
+        with self.store.transaction():
             written = self.store.insert(table, [body], conflict=key, merge=True)
-        except PostgrestError:
-            self.store.restore(saved)
-            raise
         applied = ("return", "count", "handling")
         return self.written(
             request,
@@ -364,12 +348,8 @@ class PostgREST:
         if function is None or not function.accepts(set(arguments)):
             raise not_found(self.functions, name, list(arguments), post=not read_only)
         database = Database(self.store, read_only=read_only)
-        saved = self.store.snapshot()
-        try:
+        with self.store.transaction():
             result = call(function, arguments, database)
-        except PostgrestError:
-            self.store.restore(saved)
-            raise
         if result is None and function.void:
             return Response(status_code=204)
         if isinstance(result, list) and all(isinstance(r, dict) for r in result):

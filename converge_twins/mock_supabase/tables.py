@@ -16,7 +16,8 @@ project. A statement changes all of its rows or none of them.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,17 @@ class Store:
                 del self.tables[name]  # appeared during the statement: it leaves no trace
         for name, (rows, next_id) in saved.items():
             self.tables[name].rows, self.tables[name].next_id = rows, next_id
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A statement's writes all take effect or none do: a PostgrestError inside the block puts
+        every table back as it was, as PostgreSQL rolls the statement back."""
+        saved = self.snapshot()
+        try:
+            yield
+        except PostgrestError:
+            self.restore(saved)
+            raise
 
     # writing ----------------------------------------------------------------------------------
 
