@@ -45,6 +45,7 @@ from converge_twins.conformance.suite import (
     Outcome,
     Recorder,
     Suite,
+    behaviour,
 )
 
 VERSION = "2023-06-01"
@@ -926,15 +927,7 @@ RATE_HEADERS = (
 BATCH_TIMING = ("shape:*ended_at", "shape:*results_url", "shape:*request_counts*")
 
 
-def _b(
-    name: str,
-    run: Callable[[Claude], Outcome],
-    row: str | None,
-    expectation: Expectation | None,
-    *ignore: str,
-    control: bool = False,
-) -> Behaviour[Claude]:
-    return Behaviour(name, run, row, expectation, tuple(ignore), needs_control=control)
+_b = behaviour  # short: the tables below call it once a row
 
 
 BEHAVIOURS: list[Behaviour[Claude]] = [

@@ -158,6 +158,19 @@ class Behaviour(Generic[Context]):
     needs_control: bool = False
 
 
+def behaviour(
+    name: str,
+    run: Callable[[Context], Outcome],
+    row: str | None,
+    expectation: Expectation | None,
+    *ignore: str,
+    control: bool = False,
+) -> Behaviour[Context]:
+    """A :class:`Behaviour` as a suite's table writes it: the patterns of expected differences
+    as trailing arguments, ``control`` for one that needs the twin's control plane."""
+    return Behaviour(name, run, row, expectation, ignore, needs_control=control)
+
+
 @dataclass(frozen=True)
 class Credential:
     """A value a suite needs from the environment, with the one it uses against a twin."""

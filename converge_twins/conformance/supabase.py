@@ -63,6 +63,7 @@ from converge_twins.conformance.suite import (
     Outcome,
     Recorder,
     Suite,
+    behaviour,
 )
 
 # The twin's keys: signed with the suite's secret, valid until 2100 like real project keys.
@@ -1294,15 +1295,7 @@ def r_rpc_void(p: Project) -> Outcome:
 # --- the suite ------------------------------------------------------------------------------------
 
 
-def _b(
-    name: str,
-    run: Callable[[Project], Outcome],
-    row: str | None,
-    expectation: Expectation | None,
-    *ignore: str,
-    control: bool = False,
-) -> Behaviour[Project]:
-    return Behaviour(name, run, row, expectation, tuple(ignore), needs_control=control)
+_b = behaviour  # short: the tables below call it once a row
 
 
 def code(value: str, status: int, **facts: Any) -> Expectation:
