@@ -170,16 +170,10 @@ def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
     # A signal now must not cut the writing short (the previous verdict would stay in place):
     # it is honoured once the report is written.
     with interrupt.deferred() as late:
-        try:
-            write_outputs(
-                document, options.report_file, options.markdown_file, options.junit_file, out,
-                detail=options.detail,
-            )
-        except OSError as error:
-            problem = f"cannot write the report: {error}"
-            if failure is None:
-                raise ReportError(problem) from None
-            failure.message += f"\n{problem}"
+        write_outputs(
+            document, options.report_file, options.markdown_file, options.junit_file, out,
+            detail=options.detail, failure=failure,
+        )
     interrupted = interrupted or (late.interrupted() if late else None)
     if failure is not None and options.table_detail == "public":
         failure.message = public_error(failure.message)  # the report above keeps it whole
@@ -586,18 +580,29 @@ def write_outputs(
     out: TextIO,
     *,
     detail: Detail = "public",
+    failure: ConvergeError | None = None,
 ) -> None:
     """The JSON report (``-``: to ``out``), and the Markdown and JUnit files when asked for,
-    at ``detail`` (the JSON report always keeps everything: it is private)."""
-    if to_stdout(report_file):
-        out.write(report_json(document))
-        out.flush()
-    elif report_file is not None:
-        write_report_atomic(document, report_file)
-    if markdown_file is not None:
-        _write_text(markdown_file, render_markdown(document, sticky_marker=True, detail=detail))
-    if junit_file is not None:
-        _write_text(junit_file, render_junit(document, detail=detail))
+    at ``detail`` (the JSON report always keeps everything: it is private).
+
+    A file that cannot be written is a :class:`ReportError`, or, when the run already ends in
+    ``failure``, one more line of that error (the first problem is the one to report)."""
+    try:
+        if to_stdout(report_file):
+            out.write(report_json(document))
+            out.flush()
+        elif report_file is not None:
+            write_report_atomic(document, report_file)
+        if markdown_file is not None:
+            text = render_markdown(document, sticky_marker=True, detail=detail)
+            _write_text(markdown_file, text)
+        if junit_file is not None:
+            _write_text(junit_file, render_junit(document, detail=detail))
+    except OSError as error:
+        problem = f"cannot write the report: {error}"
+        if failure is None:
+            raise ReportError(problem) from None
+        failure.message += f"\n{problem}"
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -109,16 +109,10 @@ def execute(options: MergeOptions, out: TextIO, err: TextIO) -> int:
             document, options.report_file, verbose=options.verbose, color=options.color,
             out=out, err=err, detail=options.table_detail,
         )
-    try:
-        write_outputs(
-            document, options.report_file, options.markdown_file, options.junit_file, out,
-            detail=options.detail,
-        )
-    except OSError as error:
-        problem = f"cannot write the report: {error}"
-        if failure is None:
-            raise ReportError(problem) from None
-        failure.message += f"\n{problem}"
+    write_outputs(
+        document, options.report_file, options.markdown_file, options.junit_file, out,
+        detail=options.detail, failure=failure,
+    )
     if failure is not None:
         raise failure
     return int(document["exit_code"])
