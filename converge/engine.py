@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from converge import baseline, colors, interrupt, seeds, shards
+from converge import _gc, baseline, colors, interrupt, seeds, shards
 from converge.colors import ColorChoice
 from converge.config import DEFAULT_WORKERS, MAX_RUNS, MAX_WORKERS
 from converge.errors import (
@@ -39,7 +40,7 @@ from converge.model import (
     Scenario,
     ScenarioResult,
 )
-from converge.progress import Progress
+from converge.progress import Progress, note
 from converge.redact import Redactor
 from converge.report import (
     VERBOSE_PUBLIC,
@@ -49,6 +50,7 @@ from converge.report import (
     render_junit,
     render_markdown,
     render_table,
+    report_chunks,
     report_json,
     write_report_atomic,
     write_text_atomic,
@@ -138,42 +140,45 @@ class _Judged:
 
 
 def _execute(options: RunOptions, out: TextIO, err: TextIO) -> int:
-    started = _now()
+    started, began = _now(), time.monotonic()
     if options.seed is None:
         options = replace(options, seed=seeds.new_base_seed())
     redactor = Redactor.from_environment([options.jwt_secret, *options.secrets])
     judged = _judge(options, err, redactor)
     failure, interrupted, redactor = judged.failure, judged.interrupted, judged.redactor
-    document = build_report(
-        judged.results,
-        api_url=options.api_url,
-        scenarios_dir=str(options.scenarios_dir),
-        started_at=started,
-        finished_at=_now(),
-        exit_code=failure.exit_code if failure else judged.code,
-        error=failure.message if failure else None,
-        thresholds=options.thresholds if judged.options_ok else DEFAULT_THRESHOLDS,
-        runs=options.runs if judged.options_ok else 1,
-        redactor=redactor,
-        seed=options.seed if judged.options_ok else None,
-        gate=options.gate if judged.options_ok else "mean",
-        complete=interrupted is None,
-        shard=judged.shard,
-    )
-    if judged.before is not None and failure is None and options.baseline is not None:
-        document = baseline.with_baseline(document, judged.before, str(options.baseline))
-    if failure is None or (interrupted is not None and judged.results):
-        show_table(
-            document, options.report_file, verbose=options.verbose, color=options.color,
-            out=out, err=err, detail=options.table_detail,
+    if judged.results:
+        note(err, f"writing the report of {_count(judged.results)}", since=began)
+    with _gc.paused():
+        document = build_report(
+            judged.results,
+            api_url=options.api_url,
+            scenarios_dir=str(options.scenarios_dir),
+            started_at=started,
+            finished_at=_now(),
+            exit_code=failure.exit_code if failure else judged.code,
+            error=failure.message if failure else None,
+            thresholds=options.thresholds if judged.options_ok else DEFAULT_THRESHOLDS,
+            runs=options.runs if judged.options_ok else 1,
+            redactor=redactor,
+            seed=options.seed if judged.options_ok else None,
+            gate=options.gate if judged.options_ok else "mean",
+            complete=interrupted is None,
+            shard=judged.shard,
         )
-    # A signal now must not cut the writing short (the previous verdict would stay in place):
-    # it is honoured once the report is written.
-    with interrupt.deferred() as late:
-        write_outputs(
-            document, options.report_file, options.markdown_file, options.junit_file, out,
-            detail=options.detail, failure=failure,
-        )
+        if judged.before is not None and failure is None and options.baseline is not None:
+            document = baseline.with_baseline(document, judged.before, str(options.baseline))
+        if failure is None or (interrupted is not None and judged.results):
+            show_table(
+                document, options.report_file, verbose=options.verbose, color=options.color,
+                out=out, err=err, detail=options.table_detail,
+            )
+        # A signal now must not cut the writing short (the previous verdict would stay in
+        # place): it is honoured once the report is written.
+        with interrupt.deferred() as late:
+            write_outputs(
+                document, options.report_file, options.markdown_file, options.junit_file, out,
+                detail=options.detail, failure=failure,
+            )
     interrupted = interrupted or (late.interrupted() if late else None)
     if failure is not None and options.table_detail == "public":
         failure.message = public_error(failure.message)  # the report above keeps it whole
@@ -233,6 +238,10 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
     if judged.interrupted is not None:
         judged.failure = ConvergeError(_interruption(judged.interrupted, judged.results, planned))
     return judged
+
+
+def _count(results: Sequence[ScenarioResult]) -> str:
+    return f"{len(results):,} scenario{'s' if len(results) != 1 else ''}"
 
 
 def _interruption(interrupted: Interrupted, results: Sequence[ScenarioResult], planned: int) -> str:
@@ -334,8 +343,8 @@ def load(
         try:
             return load_dir(scenarios, options, on_file)
         finally:
-            for progress in shown:
-                progress.close()
+            for counter in shown:
+                counter.close()
     if not scenarios.name.endswith(SUFFIXES):
         raise NoScenariosError(f"{scenarios} is not a scenario file (*.yaml, *.yml)")
     # From the folder above a tier folder, so that the file is shown as critical/auth.yaml.
@@ -481,13 +490,13 @@ def _run(
         trust_env=options.trust_env,
     )
     replay_seed = options.replay_seed
-    progress = Progress(len(scenarios) * options.runs, err)
+    counter = Progress(len(scenarios) * options.runs, err)
     with interrupt.deferred() as stop:
         try:
             runs = run_scenarios(
                 scenarios,
                 config,
-                on_run=lambda scenario, run: progress.advance(
+                on_run=lambda scenario, run: counter.advance(
                     redactor.text(scenario.name), run.all_passed
                 ),
                 before_run=_twin_resetter(options.twin_urls, err),
@@ -495,7 +504,7 @@ def _run(
                 stop=stop.event,
             )
         finally:
-            progress.close()
+            counter.close()
     results = [
         score(scenario, scenario_runs, options.thresholds, options.gate)
         for scenario, scenario_runs in zip(scenarios, runs, strict=True)
@@ -589,7 +598,7 @@ def write_outputs(
     ``failure``, one more line of that error (the first problem is the one to report)."""
     try:
         if to_stdout(report_file):
-            out.write(report_json(document))
+            out.writelines(report_chunks(document))
             out.flush()
         elif report_file is not None:
             write_report_atomic(document, report_file)

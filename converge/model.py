@@ -9,6 +9,7 @@ downstream reaches back into the runner.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from converge.paths import FieldPath
@@ -148,7 +149,9 @@ class StepResult:
     line: int = 0  # where the step starts in its scenario file (0: not known)
     attempts: int = 1  # how many times it was sent (retry); the last attempt is this result
 
-    @property
+    # Counted once: a report of 10,000 scenarios asks for each count several times. (A frozen
+    # dataclass keeps its __dict__, which is where cached_property stores the value.)
+    @cached_property
     def checks_passed(self) -> int:
         return sum(1 for check in self.checks if check.passed)
 
@@ -164,11 +167,11 @@ class RunResult:
     secrets: frozenset[str] = field(default=frozenset())
     seed: int | None = None  # sent in the baggage header; the twins vary by it
 
-    @property
+    @cached_property
     def checks_passed(self) -> int:
         return sum(step.checks_passed for step in self.steps)
 
-    @property
+    @cached_property
     def checks_total(self) -> int:
         return sum(len(step.checks) for step in self.steps)
 
@@ -239,11 +242,11 @@ class ScenarioResult:
     runs_needed: int | None = None
 
     # Summed over the runs, so that satisfaction == 100 * checks_passed / checks_total always.
-    @property
+    @cached_property
     def checks_passed(self) -> int:
         return sum(run.checks_passed for run in self.runs)
 
-    @property
+    @cached_property
     def checks_total(self) -> int:
         return sum(run.checks_total for run in self.runs)
 

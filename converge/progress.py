@@ -80,6 +80,23 @@ class Progress:
         self._stream.flush()
 
 
+def note(
+    stream: TextIO,
+    text: str,
+    *,
+    since: float,
+    quiet_seconds: float = QUIET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """A line saying what a long run does now that its scenarios are done (writing the report
+    of 10,000 scenarios takes a moment); nothing for a run shorter than ``quiet_seconds`` since
+    ``since``, which showed no progress either."""
+    if clock() - since < quiet_seconds:
+        return
+    stream.write(f"converge: {text}\n")
+    stream.flush()
+
+
 def _is_tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()

@@ -257,9 +257,38 @@ class Redactor:
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string (keys included) redacted."""
-        return self._value(value, {}, {})
+        return self.session().value(value)
 
-    def _value(self, value: Any, texts: dict[str, str], copies: dict[int, Any]) -> Any:
+    def session(self) -> Redaction:
+        """A :class:`Redaction` by this redactor, for building one document."""
+        return Redaction(self)
+
+
+class Redaction:
+    """One document's redaction: :meth:`text` and :meth:`value` remember what they did, so a
+    report that repeats most of its strings (names, kinds, targets) redacts each one once, and
+    a container met twice (the shown run's steps) is copied once."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._texts: dict[str, str] = {}
+        # By id, with the original kept alive beside its copy: an id is only unique among the
+        # objects alive, and the values given may be built for the call and dropped after it.
+        self._copies: dict[int, tuple[Any, Any]] = {}
+
+    def text(self, text: str) -> str:
+        redacted = self._texts.get(text)
+        if redacted is None:
+            redacted = self._texts[text] = self._redactor.text(text)
+        return redacted
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string (keys included) redacted."""
+        return self._value(value, self._texts, self._copies)
+
+    def _value(
+        self, value: Any, texts: dict[str, str], copies: dict[int, tuple[Any, Any]]
+    ) -> Any:
         # A report repeats most of its strings (keys, names, kinds) and holds the shown run's
         # steps twice (the same list): each distinct string and container is redacted once.
         # A report of 10,000 scenarios is millions of values: a mapping's plain texts and
@@ -267,36 +296,37 @@ class Redactor:
         # subclasses included, takes the general way below).
         if type(value) is dict:
             key = id(value)
-            copy = copies.get(key)
-            if copy is None:
-                copy = {}
+            known = copies.get(key)
+            if known is None:
+                copy: Any = {}
                 for name, item in value.items():
                     if type(name) is str:
                         new_name = texts.get(name)
                         if new_name is None:
-                            new_name = texts[name] = self.text(name)
+                            new_name = texts[name] = self._redactor.text(name)
                     else:
                         new_name = self._value(name, texts, copies)
                     kind = type(item)
                     if kind is str:
                         new_item = texts.get(item)
                         if new_item is None:
-                            new_item = texts[item] = self.text(item)
+                            new_item = texts[item] = self._redactor.text(item)
                     elif kind is int or kind is float or kind is bool or item is None:
                         new_item = item
                     else:
                         new_item = self._value(item, texts, copies)
                     copy[new_name] = new_item
-                copies[key] = copy
-            return copy
+                copies[key] = (value, copy)
+                return copy
+            return known[1]
         if isinstance(value, str):
             redacted = texts.get(value)
             if redacted is None:
-                redacted = texts[value] = self.text(value)
+                redacted = texts[value] = self._redactor.text(value)
             return redacted
         if isinstance(value, dict | list | tuple):
-            copy = copies.get(id(value))
-            if copy is None:
+            known = copies.get(id(value))
+            if known is None:
                 if isinstance(value, dict):
                     copy = {
                         self._value(k, texts, copies): self._value(v, texts, copies)
@@ -304,8 +334,9 @@ class Redactor:
                     }
                 else:
                     copy = [self._value(item, texts, copies) for item in value]
-                copies[id(value)] = copy
-            return copy
+                copies[id(value)] = (value, copy)
+                return copy
+            return known[1]
         return value
 
 

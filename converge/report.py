@@ -23,10 +23,11 @@ import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tabulate import tabulate
 
@@ -42,7 +43,7 @@ from converge.model import (
     ScenarioResult,
     StepResult,
 )
-from converge.redact import Redactor
+from converge.redact import Redaction, Redactor
 from converge.scoring import run_satisfaction
 from converge.visible import show
 
@@ -81,32 +82,35 @@ def build_report(
 
     ``complete`` is False for a run a signal stopped: ``results`` are the runs that finished.
     ``shard``: the section of a shard's report (:func:`converge.shards.section`); ``merged``:
-    that of a report merged from shards (:mod:`converge.merge`). Both absent otherwise."""
+    that of a report merged from shards (:mod:`converge.merge`). Both absent otherwise.
+
+    Every text is redacted as the document is built (a report of 10,000 scenarios is millions
+    of values: one pass, not a build and then a walk over a copy); the summary and thresholds
+    hold only numbers and converge's own words."""
     secrets = {secret for result in results for run in result.runs for secret in run.secrets}
-    redactor = redactor.with_secrets(secrets)
+    redaction = redactor.with_secrets(secrets).session()
+    text = redaction.text
     ordered = sorted(results, key=lambda r: (_TIER_ORDER[r.priority], r.name, r.file))
-    document = {
+    return {
         "version": __version__,
         "format": REPORT_FORMAT,
-        "api_url": api_url,
-        "scenarios_dir": scenarios_dir,
+        "api_url": text(api_url),
+        "scenarios_dir": text(scenarios_dir),
         "started_at": started_at.isoformat(timespec="milliseconds"),
         "finished_at": finished_at.isoformat(timespec="milliseconds"),
         "duration_ms": round((finished_at - started_at).total_seconds() * 1000, 3),
         "exit_code": exit_code,
-        "error": error,
+        "error": None if error is None else text(error),
         "complete": complete,
         "runs": runs,
         "seed": seed,
         "gate": gate,
-        **({"shard": dict(shard)} if shard is not None else {}),
-        **({"merged": dict(merged)} if merged is not None else {}),
+        **({"shard": redaction.value(dict(shard))} if shard is not None else {}),
+        **({"merged": redaction.value(dict(merged))} if merged is not None else {}),
         "thresholds": {tier: float(thresholds[tier]) for tier in TIERS},
         "summary": _summary(ordered),
-        "scenarios": [_scenario(result) for result in ordered],
+        "scenarios": [_scenario(result, redaction) for result in ordered],
     }
-    redacted: dict[str, Any] = redactor.value(document)
-    return redacted
 
 
 def _summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
@@ -133,13 +137,14 @@ def _summary(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     }
 
 
-def _scenario(result: ScenarioResult) -> dict[str, Any]:
-    runs = [_run(number, run) for number, run in enumerate(result.runs, start=1)]
+def _scenario(result: ScenarioResult, redaction: Redaction) -> dict[str, Any]:
+    text = redaction.text
+    runs = [_run(number, run, redaction) for number, run in enumerate(result.runs, start=1)]
     # The top-level steps are the most telling run: the first with a failed check, else run 1.
     shown = next((run for run in runs if not run["all_passed"]), runs[0])
     return {
-        "name": result.name,
-        "file": result.file,
+        "name": text(result.name),
+        "file": text(result.file),
         "priority": result.priority,
         "satisfaction": result.satisfaction,
         "threshold": result.threshold,
@@ -154,9 +159,9 @@ def _scenario(result: ScenarioResult) -> dict[str, Any]:
         "flaky_checks": [
             {
                 "step": flaky.step,
-                "step_name": flaky.step_name,
+                "step_name": text(flaky.step_name),
                 "kind": flaky.kind,
-                "target": flaky.target,
+                "target": text(flaky.target),
                 "passed": flaky.passed,
                 "runs": flaky.runs,
                 "pass_rate": flaky.pass_rate,
@@ -170,7 +175,7 @@ def _scenario(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def _run(number: int, run: RunResult) -> dict[str, Any]:
+def _run(number: int, run: RunResult, redaction: Redaction) -> dict[str, Any]:
     return {
         "run": number,
         "seed": run.seed,
@@ -179,30 +184,31 @@ def _run(number: int, run: RunResult) -> dict[str, Any]:
         "checks_total": run.checks_total,
         "all_passed": run.all_passed,
         "duration_ms": round(run.duration_ms, 3),
-        "steps": [_step(step) for step in run.steps],
+        "steps": [_step(step, redaction) for step in run.steps],
     }
 
 
-def _step(step: StepResult) -> dict[str, Any]:
+def _step(step: StepResult, redaction: Redaction) -> dict[str, Any]:
+    text = redaction.text
     return {
-        "name": step.name,
-        "method": step.method,
-        "path": step.path,
+        "name": text(step.name),
+        "method": text(step.method),
+        "path": text(step.path),
         "status_code": step.status_code,
         "duration_ms": round(step.duration_ms, 3),
         "attempts": step.attempts,
-        "error": step.error,
+        "error": None if step.error is None else text(step.error),
         "checks_passed": step.checks_passed,
         "checks_total": len(step.checks),
         "line": step.line,
         "checks": [
             {
                 "kind": check.kind,
-                "target": check.target,
-                "expected": _json_safe(check.expected),
-                "actual": _json_safe(check.actual),
+                "target": text(check.target),
+                "expected": _redacted(check.expected, redaction),
+                "actual": _redacted(check.actual, redaction),
                 "passed": check.passed,
-                "message": check.message,
+                "message": text(check.message),
                 "line": check.line,
             }
             for check in step.checks
@@ -253,6 +259,17 @@ def _step_result(step: Mapping[str, Any]) -> StepResult:
     )
 
 
+def _redacted(value: Any, redaction: Redaction) -> Any:
+    """A check's value as the report holds it: JSON-safe and redacted. (Most are a text or a
+    number: those go the short way, as a report of 10,000 scenarios holds 200,000 of them.)"""
+    kind = type(value)
+    if kind is str:
+        return redaction.text(value)
+    if kind is int or kind is bool or value is None:
+        return value
+    return redaction.value(_json_safe(value))
+
+
 def _json_safe(value: Any) -> Any:
     """Tuples become lists; anything JSON cannot hold becomes its text."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -273,15 +290,22 @@ def _json_safe(value: Any) -> Any:
 
 def write_report_atomic(document: Mapping[str, Any], path: Path) -> None:
     """Write the JSON report so a reader sees the old file or the new one, never half of one."""
-    # One line, from json's C encoder: with indent= json falls back to its pure-Python encoder,
-    # which made writing a big report (500 scenarios x 10 steps) several times slower. People
-    # read the table and the Markdown; `converge report` renders the file.
-    write_text_atomic(path, report_json(document))
+    with _atomic_file(path) as handle:
+        for chunk in report_chunks(document):
+            handle.write(chunk)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it, renamed into place; the
-    temporary file is gone afterwards whatever happens (``path`` a folder, a full disk)."""
+    """Write ``text`` to ``path`` as :func:`write_report_atomic` writes a report."""
+    with _atomic_file(path) as handle:
+        handle.write(text)
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[IO[str]]:
+    """A file written through a temporary file beside ``path``, renamed into place once the
+    block ends; the temporary file is gone afterwards whatever happens (``path`` a folder, a
+    full disk, an exception in the block)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename below)
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
@@ -289,7 +313,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     )
     try:
         with handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         Path(handle.name).chmod(0o644)
@@ -300,8 +324,33 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def report_json(document: Mapping[str, Any]) -> str:
-    """The report's text: one line of JSON (see :func:`write_report_atomic`)."""
-    return json.dumps(document, ensure_ascii=False) + "\n"
+    """The report's text: one line of JSON (see :func:`report_chunks`)."""
+    return "".join(report_chunks(document))
+
+
+def report_chunks(document: Mapping[str, Any]) -> Iterator[str]:
+    """The report's one line of JSON, a scenario at a time: the same text as ``json.dumps``
+    gives, without the whole of a large report's text in memory at once (10,000 scenarios are
+    about 45 MB of it).
+
+    One line, from json's C encoder: with ``indent=`` json falls back to its pure-Python encoder,
+    several times slower on a big report. People read the table and the Markdown; ``converge
+    report`` renders the file."""
+    yield "{"
+    for position, (key, value) in enumerate(document.items()):
+        yield f"{', ' if position else ''}{_dumps(key)}: "
+        if key == "scenarios" and isinstance(value, list):
+            yield "["
+            for index, scenario in enumerate(value):
+                yield f"{', ' if index else ''}{_dumps(scenario)}"
+            yield "]"
+        else:
+            yield _dumps(value)
+    yield "}\n"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def load_report(path: Path) -> dict[str, Any]:

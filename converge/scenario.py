@@ -34,7 +34,6 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -43,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from yaml.nodes import Node
 
-from converge import _schemas
+from converge import _gc, _schemas
 from converge._build import Builder
 from converge._compiled_schema import Predicate, compile_schema
 from converge._rules import Rules
@@ -152,7 +151,7 @@ def load_dir(
     directory = Path(directory)
     files = _files_of(directory)
     loaded: list[_Result] = []
-    with _cyclic_gc_paused():
+    with _gc.paused():
         for file in files:
             loaded.append(_load(file, directory, options or LoadOptions()))
             if on_file is not None:
@@ -188,7 +187,7 @@ def check_dir(directory: Path, options: LoadOptions | None = None) -> list[Tally
                 chunksize=chunk,
             ))
     else:
-        with _cyclic_gc_paused():
+        with _gc.paused():
             checked = [_tallied(file, directory, options) for file in files]
     _raise_problems(checked)
     return [tally for result in checked for tally in result.tallies]
@@ -230,20 +229,6 @@ def _raise_problems(results: Sequence[_Result]) -> None:
     problems = [problem for result in results for problem in result.problems]
     if problems:
         raise ScenarioError(problems)
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Loading makes many small objects that all stay alive (nodes, values, compiled templates)
-    and no cyclic garbage; the cyclic collector walked them again and again, a third of the
-    loading time of 500 files. Reference counting still frees everything else at once."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def load_file(

@@ -367,3 +367,12 @@ def test_guard_redacts_what_it_prints(capsys, monkeypatch):
         raise ConfigError("cannot pull https://x:ghp_guarded1234@host/r (https//ada:pw123456@h)")
     printed = capsys.readouterr().err
     assert "ghp_guarded1234" not in printed and "pw123456" not in printed
+
+
+def test_a_session_never_takes_a_value_built_for_one_call_for_the_next():
+    # The values of a report's checks are built for the call and dropped after it: a new one
+    # may get the same id, and must not be answered with the copy made of the one before.
+    session = Redactor(["abcdef"]).session()
+    copies = [session.value([f"v{n}", {"k": n}]) for n in range(200)]
+    assert copies == [[f"v{n}", {"k": n}] for n in range(200)]
+    assert session.value(["abcdef"]) == [MASK]

@@ -506,3 +506,92 @@ def test_the_percentages_shown_agree_with_the_verdict(total, data, threshold):
         satisfaction, shown_threshold = float(shown.group(1)), float(shown.group(2))
         assert shown_threshold == threshold
         assert (satisfaction >= shown_threshold) == scenario["passed"]
+
+
+# --- a large report: built redacted in one pass, written a scenario at a time ------------------
+
+SECRET = "s3cr3t-token-zq"
+
+
+def _filled(cls: type, **given: object) -> object:
+    """An instance of a result type with every text field holding the secret (each field its
+    own text), found from the type's fields: a text field added later is covered too."""
+    import dataclasses
+
+    values: dict[str, object] = {}
+    for item in dataclasses.fields(cls):
+        if item.name in given:
+            values[item.name] = given[item.name]
+        elif item.type in ("str", "str | None", "Any"):
+            values[item.name] = f"{item.name}: {SECRET}"
+        elif item.type in ("int", "int | None"):
+            values[item.name] = 1
+        elif item.type == "float":
+            values[item.name] = 1.0
+        elif item.type == "bool":
+            values[item.name] = True
+    return cls(**values)
+
+
+def test_every_text_a_result_holds_is_redacted_in_the_report():
+    from converge.model import FlakyCheck, ScenarioResult
+
+    check = _filled(CheckResult, kind="body_equals", expected={SECRET: [SECRET]})
+    step = _filled(StepResult, checks=(check,))
+    run = _filled(RunResult, steps=(step,), secrets=frozenset({SECRET}))
+    flaky = _filled(FlakyCheck, kind="body_equals")
+    result = _filled(
+        ScenarioResult, priority="critical", outcome="PASS", gate="mean", runs=(run, run),
+        flaky_checks=(flaky,),
+    )
+    document = build_report(
+        [result], api_url=f"http://x/{SECRET}", scenarios_dir=f"/s/{SECRET}", started_at=START,
+        finished_at=START, exit_code=2, error=f"error: {SECRET}", thresholds=DEFAULT_THRESHOLDS,
+        runs=2, redactor=Redactor(), shard={"note": SECRET}, merged={SECRET: 1},
+    )
+    text = json.dumps(document, ensure_ascii=False)
+    assert SECRET not in text
+    # Each text field is there, masked: none was left out of the report to pass this test.
+    for name in ("name: ", "file: ", "path: ", "method: ", "error: ", "target: ", "message: "):
+        assert f"{name}[REDACTED]" in text
+
+
+def test_the_report_text_is_the_documents_json_written_a_scenario_at_a_time(tmp_path, document):
+    from converge.report import report_chunks, report_json
+
+    document = {**document, "after": {"ünï": [1.5, None, "\u2028"]}}  # a key after the scenarios
+    expected = json.dumps(document, ensure_ascii=False) + "\n"
+    assert report_json(document) == expected
+    chunks = list(report_chunks(document))
+    assert len(chunks) > len(document["scenarios"])  # never the whole text in one piece
+    write_report_atomic(document, tmp_path / "r.json")
+    assert (tmp_path / "r.json").read_text(encoding="utf-8") == expected
+
+
+def test_a_long_run_says_when_it_writes_its_report_and_a_short_one_says_nothing():
+    from converge.progress import note
+
+    stream = io.StringIO()
+    note(stream, "writing the report of 3 scenarios", since=10.0, clock=lambda: 11.0)
+    assert stream.getvalue() == ""
+    note(stream, "writing the report of 3 scenarios", since=10.0, clock=lambda: 13.0)
+    assert stream.getvalue() == "converge: writing the report of 3 scenarios\n"
+
+
+def test_a_run_past_the_quiet_start_says_it_writes_the_report(http_server, tmp_path, monkeypatch):
+    import functools
+
+    from converge import engine, progress
+    from converge.engine import RunOptions, execute
+
+    root = write_scenarios(tmp_path / "s", {
+        "critical/a.yaml": "name: A\nsteps: [{path: /echo}]\n",
+        "critical/b.yaml": "name: B\nsteps: [{path: /echo}]\n",
+    })
+    monkeypatch.setattr(engine, "note", functools.partial(progress.note, quiet_seconds=0))
+    err = io.StringIO()
+    options = RunOptions(
+        scenarios_dir=root, api_url=http_server.url, report_file=tmp_path / "r.json"
+    )
+    assert execute(options, io.StringIO(), err) == 0
+    assert "converge: writing the report of 2 scenarios\n" in err.getvalue()
