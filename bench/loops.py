@@ -9,11 +9,13 @@ requests cost, not what a test costs.
   converge's throughput and start-up are measured against.
 - ``lean``: requests without its session layer: requests prepared once each and sent through
   one ``HTTPAdapter`` (no environment lookups, no cookie or redirect machinery).
+- ``urllib3``: urllib3 (which requests is built on) alone, through one connection pool: what
+  converge's requests would cost if it sent through urllib3 itself, for the hot path.
 - ``httpclient``: the standard library's ``http.client``: the bare cost of HTTP in Python.
 
 With ``--startup`` a loop sends one request only: what starting a client costs.
 
-    python bench/loops.py requests|lean|httpclient URL N [--startup]
+    python bench/loops.py requests|lean|urllib3|httpclient URL N [--startup]
 
 Each loop imports only what it uses, since the whole process is timed.
 """
@@ -66,6 +68,38 @@ def lean_loop(url: str, scenarios: int) -> None:
         adapter.close()
 
 
+def urllib3_loop(url: str, scenarios: int) -> None:
+    import json
+    from urllib.parse import urlsplit
+
+    import urllib3
+
+    parts = urlsplit(url)
+    base = parts.path.rstrip("/")
+    # As a runner would send: no retries, no redirects followed, a timeout, bodies read whole.
+    pool = urllib3.HTTPConnectionPool(
+        parts.hostname or "", parts.port, maxsize=1, retries=False, timeout=TIMEOUT
+    )
+    try:
+        def send(method: str, path: str, headers: dict[str, str], body: object = None) -> bytes:
+            data = None if body is None else json.dumps(body).encode()
+            if data is not None:
+                headers = {**headers, "Content-Type": "application/json"}
+            response = pool.urlopen(
+                method, base + path, body=data, headers=headers, redirect=False,
+                preload_content=True,
+            )
+            return bytes(response.data)
+
+        for n in range(scenarios):
+            login = send("POST", "/login", {}, {"user": f"u{n}", "password": "bench"})
+            auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
+            send("GET", f"/items/{n}", auth)
+            send("POST", f"/items/{n}/notes", auth, {"text": f"note {n}"})
+    finally:
+        pool.close()
+
+
 def httpclient_loop(url: str, scenarios: int) -> None:
     import http.client
     import json
@@ -109,12 +143,17 @@ def startup(kind: str, url: str) -> None:
         session.get(f"{url}/items/0", timeout=TIMEOUT, allow_redirects=False).content  # noqa: B018
 
 
-LOOPS = {"requests": requests_loop, "lean": lean_loop, "httpclient": httpclient_loop}
+LOOPS = {
+    "requests": requests_loop,
+    "lean": lean_loop,
+    "urllib3": urllib3_loop,
+    "httpclient": httpclient_loop,
+}
 
 
 def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[0] not in LOOPS:
-        sys.exit("usage: python bench/loops.py requests|lean|httpclient URL N [--startup]")
+        sys.exit("usage: python bench/loops.py requests|lean|urllib3|httpclient URL N [--startup]")
     kind, url, count = argv[0], argv[1], min(int(argv[2]), 100_000)  # a bounded loop
     if "--startup" in argv[3:]:
         startup(kind, url)

@@ -9,9 +9,10 @@ measures:
 
 - **throughput**: the steady-state cost per request, ``(T(400 scenarios) - T(100)) / 900``
   requests (start-up and fixed costs cancel out), with one worker, for converge and for the loops
-  of ``bench/loops.py``: the floor (a default ``requests.Session``), a lean use of requests and a
-  bare ``http.client``; and Tavern when it is installed (``--tavern-python`` names another
-  interpreter that has it). The contestants take turns, in a rotating order, round after round.
+  of ``bench/loops.py``: the floor (a default ``requests.Session``), a lean use of requests,
+  urllib3 alone and a bare ``http.client``; and Tavern when it is installed
+  (``--tavern-python`` names another interpreter that has it). The contestants take turns, in
+  a rotating order, round after round.
 - **start-up**: one scenario of one request, the whole process, against the floor's one request;
   ``converge --help`` and ``converge validate`` of one file beside them.
 - **validate**: ``converge validate`` on 10,000 three-step files.
@@ -278,7 +279,7 @@ def warm_up(url: str, tmp: Path) -> None:
     timed(converge("--help"))
     timed(converge("validate", str(scenario)))
     timed(converge_run(folder, url, tmp / "warm-up.json", "--workers", "1"))
-    for kind in ("requests", "lean", "httpclient"):
+    for kind in ("requests", "lean", "urllib3", "httpclient"):
         timed(loop(kind, url, 2))
 
 
@@ -293,6 +294,7 @@ def measure_throughput(
         ),
         "requests.Session (floor)": lambda n: loop("requests", url, n),
         "lean requests (adapter.send)": lambda n: loop("lean", url, n),
+        "urllib3 connection pool": lambda n: loop("urllib3", url, n),
         "http.client keep-alive": lambda n: loop("httpclient", url, n),
     }
     if tavern is not None:
