@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from converge import baseline
+from converge import _gc, baseline
 from converge.colors import ColorChoice
 from converge.engine import show_table, write_outputs
 from converge.errors import EXIT_ERROR, ConfigError, ConvergeError, ReportError
@@ -80,6 +80,11 @@ class _Shard:
 def execute(options: MergeOptions, out: TextIO, err: TextIO) -> int:
     """Merge, show the table, write the report. Returns 0 or 1; raises the ConvergeError of an
     exit 2 after writing the report."""
+    with _gc.paused():  # the shards' reports, read and built again, are large trees that live on
+        return _execute(options, out, err)
+
+
+def _execute(options: MergeOptions, out: TextIO, err: TextIO) -> int:
     failure: ConvergeError | None = None
     shards: list[_Shard] = []
     results: list[ScenarioResult] = []
