@@ -52,6 +52,7 @@ from converge.report import (
     render_table,
     report_chunks,
     report_json,
+    writable,
     write_report_atomic,
     write_text_atomic,
 )
@@ -287,7 +288,7 @@ def record_failure(
     )
     try:
         if to_stdout(report_file):
-            sys.stdout.write(report_json(document))
+            sys.stdout.write(writable(report_json(document)))
             sys.stdout.flush()
         else:
             write_report_atomic(document, report_file)
@@ -598,7 +599,7 @@ def write_outputs(
     ``failure``, one more line of that error (the first problem is the one to report)."""
     try:
         if to_stdout(report_file):
-            out.writelines(report_chunks(document))
+            out.writelines(writable(chunk) for chunk in report_chunks(document))
             out.flush()
         elif report_file is not None:
             write_report_atomic(document, report_file)

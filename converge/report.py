@@ -308,8 +308,8 @@ def _atomic_file(path: Path) -> Iterator[IO[str]]:
     full disk, an exception in the block)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename below)
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-        delete=False,
+        "w", encoding="utf-8", errors=WRITE_ERRORS, dir=path.parent, prefix=f".{path.name}.",
+        suffix=".tmp", delete=False,
     )
     try:
         with handle:
@@ -321,6 +321,20 @@ def _atomic_file(path: Path) -> Iterator[IO[str]]:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+# An API may send a lone surrogate ("\ud800" in its JSON), which no UTF-8 file can hold: it is
+# written as that same escape, "\ud800". Only a lone surrogate cannot be encoded, and inside a
+# JSON string that escape reads back as the very value the API sent (in Markdown and JUnit it is
+# plain text); the file is always written.
+WRITE_ERRORS = "backslashreplace"
+
+
+def writable(text: str) -> str:
+    """``text`` as a UTF-8 stream that is not a file of converge's (stdout) can take it."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", WRITE_ERRORS).decode("utf-8")
 
 
 def report_json(document: Mapping[str, Any]) -> str:

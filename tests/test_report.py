@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import textwrap
 import xml.etree.ElementTree as ET
@@ -595,3 +596,55 @@ def test_a_run_past_the_quiet_start_says_it_writes_the_report(http_server, tmp_p
     )
     assert execute(options, io.StringIO(), err) == 0
     assert "converge: writing the report of 2 scenarios\n" in err.getvalue()
+
+
+def test_an_api_sending_a_lone_surrogate_still_gets_every_report_written(http_server, tmp_path):
+    # "\ud800" is valid JSON text, but its value is no UTF-8 character: a hostile API once
+    # crashed the report's writing with it, leaving the previous verdict in place.
+    import subprocess
+    import sys
+
+    from converge.engine import RunOptions, execute
+
+    http_server.route("GET", "/s", Reply(
+        body=b'{"x": "\\ud800 tail"}', headers={"Content-Type": "application/json"}
+    ))
+    root = write_scenarios(tmp_path / "s", {
+        "critical/a.yaml": """
+            name: A lone surrogate
+            steps:
+              - path: /s
+                expect: {status: 200, body_equals: {x: a}}
+            """,
+    })
+    out = tmp_path / "out"
+    options = RunOptions(
+        scenarios_dir=root, api_url=http_server.url, report_file=out / "r.json",
+        markdown_file=out / "r.md", junit_file=out / "r.xml", detail="full",
+    )
+    assert execute(options, io.StringIO(), io.StringIO()) == 1
+    document = load_report(out / "r.json")
+    actual = [c["actual"] for c in document["scenarios"][0]["steps"][0]["checks"]][-1]
+    assert actual == "\ud800 tail"  # written as the API's own escape, read back as sent
+    for name in ("r.md", "r.xml"):
+        assert "\\ud800 tail" in (out / name).read_text(encoding="utf-8")
+    ET.parse(out / "r.xml")
+    done = subprocess.run(
+        [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(root),
+         "--api-url", http_server.url, "--report-file", "-", "-v"],
+        capture_output=True, timeout=120, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert done.returncode == 1, done.stderr.decode("utf-8", "replace")
+    assert json.loads(done.stdout)["scenarios"][0]["result"] == "FAIL"
+    # Rendered again from the report: every rendering shows the value escaped, as it shows any
+    # invisible character (converge.visible), never the raw surrogate.
+    for form in ("markdown", "junit", "table"):
+        shown = subprocess.run(
+            [sys.executable, "-m", "converge", "report", str(out / "r.json"), "--format", form,
+             "--detail", "full", "-v"],
+            capture_output=True, timeout=120, check=False, cwd=tmp_path,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        )
+        assert shown.returncode == 0, shown.stderr.decode("utf-8", "replace")
+        assert b"\\ud800 tail" in shown.stdout
