@@ -165,7 +165,12 @@ def spellings(secret: str) -> set[str]:
         forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))  # JSON may escape "/"
         forms.add(repr(secret)[1:-1])
     if not secret.isalnum():
-        forms.update({quote(secret, safe=""), quote(secret), quote_plus(secret)})
+        # surrogatepass: a value an API sent may hold a lone surrogate, which UTF-8 refuses.
+        forms.update({
+            quote(secret, safe="", errors="surrogatepass"),
+            quote(secret, errors="surrogatepass"),
+            quote_plus(secret, errors="surrogatepass"),
+        })
         forms.add(html.escape(secret))
     collapsed = " ".join(secret.split())
     if collapsed and collapsed != secret:

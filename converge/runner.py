@@ -310,6 +310,12 @@ def run_step(
         return _not_sent(step, f"not sent: {error}"), {}
     except (OriginError, request.NotSent) as error:
         return _not_sent(step, f"not sent: {error}"), {}
+    except UnicodeEncodeError:
+        # A value captured from an answer may hold a lone surrogate ("\ud800" in the API's
+        # JSON), which no URL, query or form can carry. Never the value: it may be a credential.
+        return _not_sent(step, "not sent: a value of the request holds a lone surrogate "
+                               "(\\uD800-\\uDFFF, as an API's JSON may send), which is not "
+                               "text that can be sent"), {}
     secrets.update(outgoing.secrets)
     secrets.update(_header_secrets(step, outgoing.headers, written))
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(run_headers or {})

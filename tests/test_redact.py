@@ -376,3 +376,11 @@ def test_a_session_never_takes_a_value_built_for_one_call_for_the_next():
     copies = [session.value([f"v{n}", {"k": n}]) for n in range(200)]
     assert copies == [[f"v{n}", {"k": n}] for n in range(200)]
     assert session.value(["abcdef"]) == [MASK]
+
+
+def test_a_secret_holding_a_lone_surrogate_is_redacted_in_every_spelling():
+    secret = "tok\ud800en-123"  # as an API's JSON can send it ("\ud800"), and captured
+    redactor = Redactor([secret])
+    assert redactor.text(f"a {secret} b") == f"a {MASK} b"
+    assert redactor.text("a " + json.dumps(secret) + " b") == f'a "{MASK}" b'
+    assert redactor.text(f"?v={quote(secret, errors='surrogatepass')}") == f"?v={MASK}"

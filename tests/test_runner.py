@@ -438,3 +438,31 @@ def test_preflight_reads_no_body(http_server):
 def test_preflight_without_an_answer_is_an_error():
     with pytest.raises(ApiUnreachableError, match="does not answer"):
         preflight(ApiOrigin(f"http://127.0.0.1:{free_port()}"), timeout=2)
+
+
+def test_a_lone_surrogate_captured_from_an_answer_is_never_sent_in_a_url_or_form(
+    http_server, tmp_path
+):
+    # "\ud800" is valid JSON text but no UTF-8 character: a hostile API once crashed the run
+    # with it (the URL could not be encoded, then the redactor could not spell the secret).
+    http_server.route("GET", "/s", Reply(
+        body=b'{"x": "tok\\ud800en-123"}', headers={"Content-Type": "application/json"}
+    ))
+    scenario = one(tmp_path, """
+        name: Surrogate
+        steps:
+          - path: /s
+            capture: {x: response.x}
+          - path: "/items/{{x}}"
+          - {path: /echo, query: {v: "{{x}}"}}
+          - {method: POST, path: /echo, form: {v: "{{x}}"}}
+          - {method: POST, path: /echo, body: {v: "{{x}}"}}
+        """)
+    run = run_one(http_server, scenario)
+    errors = [step.error for step in run.steps]
+    assert errors[0] is None and errors[4] is None
+    for error in errors[1:4]:
+        assert error is not None and error.startswith("not sent:") and "lone surrogate" in error
+    # The JSON body carries it as JSON does, escaped.
+    assert [r.path for r in http_server.requests] == ["/s", "/echo"]
+    assert http_server.requests[1].body == b'{"v": "tok\\ud800en-123"}'
