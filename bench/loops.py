@@ -23,6 +23,7 @@ Each loop imports only what it uses, since the whole process is timed.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 TIMEOUT = 10.0
 
@@ -68,6 +69,21 @@ def lean_loop(url: str, scenarios: int) -> None:
         adapter.close()
 
 
+Send = Callable[[str, str, dict[str, str], object], bytes]
+
+
+def _scenarios(send: Send, scenarios: int) -> None:
+    """The benchmark scenario's three requests, for scenarios 0..N-1, through ``send(method,
+    path, headers, json_body_or_None)``, which returns the whole body."""
+    import json
+
+    for n in range(scenarios):
+        login = send("POST", "/login", {}, {"user": f"u{n}", "password": "bench"})
+        auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
+        send("GET", f"/items/{n}", auth, None)
+        send("POST", f"/items/{n}/notes", auth, {"text": f"note {n}"})
+
+
 def urllib3_loop(url: str, scenarios: int) -> None:
     import json
     from urllib.parse import urlsplit
@@ -91,11 +107,7 @@ def urllib3_loop(url: str, scenarios: int) -> None:
             )
             return bytes(response.data)
 
-        for n in range(scenarios):
-            login = send("POST", "/login", {}, {"user": f"u{n}", "password": "bench"})
-            auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
-            send("GET", f"/items/{n}", auth)
-            send("POST", f"/items/{n}/notes", auth, {"text": f"note {n}"})
+        _scenarios(send, scenarios)
     finally:
         pool.close()
 
@@ -116,11 +128,7 @@ def httpclient_loop(url: str, scenarios: int) -> None:
             connection.request(method, base + path, body=data, headers=headers)
             return connection.getresponse().read()
 
-        for n in range(scenarios):
-            login = send("POST", "/login", {}, {"user": f"u{n}", "password": "bench"})
-            auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
-            send("GET", f"/items/{n}", auth)
-            send("POST", f"/items/{n}/notes", auth, {"text": f"note {n}"})
+        _scenarios(send, scenarios)
     finally:
         connection.close()
 
