@@ -9,6 +9,7 @@ so a scenario still earns partial credit for everything else.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,22 @@ MATCH_TIMEOUT = 10.0
 MIN_MATCH_SECONDS = 0.05
 
 _NOT_JSON: Any = object()
+
+
+class _OutOfJson(ValueError):
+    """A body Python's json would read but JSON does not allow: a check must never pass on it
+    (NaN passes every minimum and maximum; 1e400 would read as infinity)."""
+
+
+def _not_a_number(literal: str) -> Any:
+    raise _OutOfJson(f"holds {literal}, which is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _OutOfJson(f"holds {literal[:40]}, beyond the range of JSON numbers (a double)")
+    return value
 
 
 class Response:
@@ -89,8 +106,16 @@ class Response:
     def json(self) -> Any:
         """The parsed body, or the private ``_NOT_JSON`` marker when the body is not JSON."""
         if self._json is _UNPARSED:
+            # RFC 8259 lets a reader ignore a byte-order mark before the JSON text.
+            text = self.text.removeprefix("\ufeff")
             try:
-                self._json = json.loads(self.text) if self.text.strip() else _NOT_JSON
+                self._json = (
+                    json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+                    if text.strip() else _NOT_JSON
+                )
+            except _OutOfJson as error:
+                self._json = _NOT_JSON
+                self._json_problem = str(error)
             except (ValueError, RecursionError) as error:  # the API's body, not converge's bug
                 self._json = _NOT_JSON
                 if isinstance(error, ValueError) and "digits" in str(error):

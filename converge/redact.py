@@ -155,7 +155,8 @@ def texts_of(value: Any) -> Iterable[str]:
 
 def spellings(secret: str) -> set[str]:
     """``secret`` as it may be written on its way out: as is, JSON- and repr-escaped,
-    percent-encoded, HTML-escaped, and with its runs of whitespace collapsed."""
+    percent-encoded, HTML-escaped, its UTF-8 bytes read as Latin-1 or shown as Python bytes,
+    and with its runs of whitespace collapsed."""
     if _UNRESERVED.fullmatch(secret):  # most tokens: every spelling is the secret itself
         return {secret}
     forms = {secret}
@@ -164,6 +165,12 @@ def spellings(secret: str) -> set[str]:
         forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
         forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))  # JSON may escape "/"
         forms.add(repr(secret)[1:-1])
+    if not secret.isascii():
+        # Its UTF-8 bytes as an API may echo them: read as Latin-1 (how http.client reads a
+        # header), and as Python shows bytes in an error message (b'p\xc3\xa4...').
+        raw = secret.encode("utf-8", "surrogatepass")
+        forms.add(raw.decode("latin-1"))
+        forms.add(repr(raw)[2:-1])
     if not secret.isalnum():
         # surrogatepass: a value an API sent may hold a lone surrogate, which UTF-8 refuses.
         forms.update({

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.cookies import RequestsCookieJar
@@ -38,7 +38,7 @@ from converge.config import DEFAULT_WORKERS
 from converge.errors import ApiUnreachableError, ConfigError
 from converge.model import RunResult, Scenario, Step, StepResult
 from converge.redact import looks_secret, secrets_of_captures, secrets_of_header, texts_of
-from converge.template import UndefinedVariable, find_variables, text_of
+from converge.template import UndefinedVariable, find_variables, is_whole_template, text_of
 from converge.transport import MAX_BODY_BYTES, Stopped, Transport, TransportError
 
 DEFAULT_TIMEOUT = model.DEFAULT_TIMEOUT
@@ -246,6 +246,9 @@ def run_scenario(
         variables.update(captured)
         captured_names.update(captured)
         secrets.update(secrets_of_captures(captured, _capture_sources(step)))
+        # The API's cookies (a session id) go out in every later step's Cookie header, which is
+        # a credential like any other: what it may echo of them is masked.
+        secrets.update(cookie.value for cookie in cookies if cookie.value)
         steps.append(result)
     return RunResult(
         steps=tuple(steps),
@@ -318,6 +321,11 @@ def run_step(
                                "text that can be sent"), {}
     secrets.update(outgoing.secrets)
     secrets.update(_header_secrets(step, outgoing.headers, written))
+    if is_whole_template(step.path.source):
+        # A link taken from an answer as the whole path (an OAuth callback, a next page) may
+        # carry a code or token in its query string: its values are secrets, as any captured
+        # value sent in a query is.
+        secrets.update(value for _name, value in parse_qsl(urlsplit(path).query))
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(run_headers or {})
     headers.update(outgoing.headers)  # the step's own headers win, whatever their case
     unsendable = _unsendable_header(headers)
@@ -350,8 +358,9 @@ def run_step(
             checks=fail_all(step.checks, error.reason),
             line=step.line,
         ), {}
-    except ValueError as error:
-        # Never the library's message: it may quote the value (a token) being refused.
+    except (ValueError, requests.exceptions.InvalidJSONError) as error:
+        # Never the library's message: it may quote the value (a token) being refused. (A JSON
+        # body holding NaN or an infinity is requests' InvalidJSONError, not a ValueError.)
         what = type(error).__name__
         return _not_sent(step, f"not sent: the request cannot be encoded ({what})"), {}
     duration = _ms_since(started)

@@ -57,7 +57,9 @@ class Answer:
         # raises.
         try:
             return self.body.decode(self.encoding or "utf-8", errors="replace")
-        except LookupError:
+        except (LookupError, ValueError):
+            # A charset that is no text codec Python knows to decode with "replace" (idna,
+            # punycode, a name holding NUL; UnicodeError is a ValueError): read as UTF-8.
             return self.body.decode("utf-8", errors="replace")
 
 

@@ -251,3 +251,36 @@ def test_a_huge_integer_in_the_response_is_json_too_long_to_read_not_not_json():
     assert result.message == (
         "the response's JSON holds an integer too long to read (over 4300 digits)"
     )
+
+
+# --- bodies Python's json reads but JSON does not allow -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"score": NaN}', "holds NaN, which is not a JSON number"),
+        ('{"score": -Infinity}', "holds -Infinity, which is not a JSON number"),
+        ('{"score": 1e400}', "holds 1e400, beyond the range of JSON numbers"),
+    ],
+)
+def test_nan_infinity_and_out_of_range_numbers_make_a_body_that_is_not_json(body, problem):
+    # NaN passed every minimum and maximum of a schema; "Infinity" equalled 1e400.
+    from converge._body_schema import compile_schema
+
+    schema = {"type": "object", "properties": {"score": {"type": "number", "maximum": 1}}}
+    specs = [
+        CheckSpec(
+            kind="body_schema", target="body", line=1, expected=compile_value(schema),
+            schema=compile_schema(schema),
+        ),
+        equals("score", "Infinity"),
+    ]
+    checks, _ = evaluate(specs, Response(200, body), {})
+    assert [check.passed for check in checks] == [False, False]
+    assert all(problem in check.message for check in checks)
+
+
+def test_a_byte_order_mark_before_the_json_is_ignored():
+    checks, _ = evaluate([equals("a", 1)], Response(200, '\ufeff{"a": 1}'), {})
+    assert checks[0].passed

@@ -384,3 +384,61 @@ def test_a_secret_holding_a_lone_surrogate_is_redacted_in_every_spelling():
     assert redactor.text(f"a {secret} b") == f"a {MASK} b"
     assert redactor.text("a " + json.dumps(secret) + " b") == f'a "{MASK}" b'
     assert redactor.text(f"?v={quote(secret, errors='surrogatepass')}") == f"?v={MASK}"
+
+
+# --- leaks a hostile API found ------------------------------------------------------------------
+
+
+def test_a_session_cookie_the_api_set_is_never_shown_when_echoed(http_server, tmp_path):
+    http_server.route("GET", "/login", Reply(cookies={"sid": "S3ssionSecret123456"}))
+    http_server.route("GET", "/me", lambda r: Reply(status=401, json={"cookie": r.headers.get(
+        "Cookie")}))
+    scenario(tmp_path, """
+        name: Cookie
+        steps:
+          - path: /login
+            expect: {status: 200, header_equals: {Set-Cookie: nope}}
+          - path: /me
+            expect: {status: 200}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url)
+    assert code == 1
+    assert leaks(outputs, "S3ssionSecret123456") == []
+    assert "sid=" + MASK in outputs["report.json"]  # the cookie's name stays readable
+
+
+def test_a_link_taken_as_the_whole_path_keeps_its_query_values_secret(http_server, tmp_path):
+    http_server.route("GET", "/authorize", Reply(
+        status=302, headers={"Location": "/callback?code=Ax7Kq9Zt2LmN8pRw&state=xyz"}, body=""
+    ))
+    http_server.route("GET", "/callback", Reply(status=500, json={"oops": True}))
+    scenario(tmp_path, """
+        name: OAuth
+        steps:
+          - path: /authorize
+            expect: {status: 302}
+            capture: {callback: header.Location}
+          - path: "{{callback}}"
+            expect: {status: 200}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url)
+    assert code == 1
+    assert leaks(outputs, "Ax7Kq9Zt2LmN8pRw") == []
+    assert "/callback?code=" + MASK in outputs["report.json"]
+
+
+def test_a_non_ascii_secret_echoed_as_raw_utf8_bytes_is_redacted(http_server, tmp_path):
+    password = "pässwort-123"
+    mojibake = password.encode("utf-8").decode("latin-1")  # how http.client reads those bytes
+    http_server.route("GET", "/a", Reply(headers={"X-Echo": mojibake}, json={}))
+    scenario(tmp_path, """
+        name: Echo
+        steps:
+          - path: /a
+            auth: {basic: {username: ada, password: "{{pw}}"}}
+            expect: {header_equals: {X-Echo: nope}}
+        """)
+    code, outputs = every_output(tmp_path, http_server.url, env={"CONVERGE_VAR_pw": password})
+    assert code == 1
+    for name, text in outputs.items():
+        assert mojibake not in text and password not in text, name

@@ -466,3 +466,38 @@ def test_a_lone_surrogate_captured_from_an_answer_is_never_sent_in_a_url_or_form
     # The JSON body carries it as JSON does, escaped.
     assert [r.path for r in http_server.requests] == ["/s", "/echo"]
     assert http_server.requests[1].body == b'{"v": "tok\\ud800en-123"}'
+
+
+@pytest.mark.parametrize("charset", ["undefined", "idna", "punycode", "base64"])
+def test_a_charset_python_cannot_decode_with_is_read_as_utf8(http_server, tmp_path, charset):
+    # Each one made the run an internal error: a codec Python knows but cannot use to decode
+    # text with "replace".
+    http_server.route("GET", "/a", Reply(
+        body='{"a": "é"}'.encode(), headers={"Content-Type": f"application/json; charset={charset}"}
+    ))
+    scenario = one(tmp_path, """
+        name: Charset
+        steps:
+          - {path: /a, expect: {status: 200, body_equals: {a: é}}}
+        """)
+    run = run_one(http_server, scenario)
+    assert run.steps[0].error is None and run.all_passed
+
+
+def test_a_json_body_holding_nan_is_not_sent_and_says_why(http_server, tmp_path):
+    from converge.runner import run_step
+    from converge.transport import Transport
+
+    scenario = one(tmp_path, """
+        name: NaN
+        steps:
+          - {path: /echo, capture: {score: response.score}}
+          - {method: POST, path: /echo, body: {score: "{{score}}"}}
+        """)
+    with Transport() as transport:  # as if the capture had read a NaN
+        result, _ = run_step(
+            scenario.steps[1], transport, ApiOrigin(http_server.url), {"score": float("nan")},
+            default_timeout=5, secrets=set(),
+        )
+    assert result.error == "not sent: the request cannot be encoded (InvalidJSONError)"
+    assert http_server.requests == []
