@@ -232,10 +232,26 @@ class NodeInspector:
             return
         pattern = _SCALAR_TEXT.get(node.tag)
         if pattern is not None and not pattern.fullmatch(text):
-            self.report(node, where, f"{text!r} is not a valid {_short_tag(node.tag)}")
+            self.report(node, where, f"{_clipped(text)!r} is not a valid {_short_tag(node.tag)}")
         elif node.tag == _FLOAT and math.isinf(float(text)):
             # 1e999 reads as infinity, which JSON cannot send.
-            self.report(node, where, f"{text} is out of the range of JSON numbers")
+            self.report(node, where, f"{_clipped(text)} is out of the range of JSON numbers")
+        elif node.tag == _INT and _beyond_double(text):
+            # Nor an integer no double can hold (a 5,000-digit one, 0xfff... of 4,000 digits):
+            # Python would read it, then fail to write it anywhere (its 4,300-digit limit).
+            self.report(node, where, f"{_clipped(text)} is out of the range of JSON numbers")
+
+
+def _beyond_double(text: str) -> bool:
+    """Whether an integer's text (decimal, 0x or 0o) is beyond the largest double (~1.8e308)."""
+    digits = text.lstrip("+-")
+    if digits[:2] in ("0x", "0o"):
+        return int(digits[2:], 16 if digits[1] == "x" else 8).bit_length() > 1024
+    return len(digits.lstrip("0")) > 309
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _short_tag(tag: str) -> str:

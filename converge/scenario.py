@@ -32,6 +32,7 @@ import hashlib
 import multiprocessing
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -379,6 +380,11 @@ class _FileChecker:
 
     def read(self, path: Path) -> str | None:
         try:
+            # A FIFO would block the open until a writer came, and a device never ends: only a
+            # regular file is read (a link inside the folder is followed to what it points at).
+            if not stat.S_ISREG(path.stat().st_mode):
+                self.problem(0, (), "not a regular file (a FIFO, a device or a socket): not read")
+                return None
             with path.open("rb") as handle:
                 raw = handle.read(MAX_FILE_BYTES + 1)  # bounded: parsing costs ~30x the size
         except OSError as error:
@@ -417,6 +423,10 @@ class _FileChecker:
             data = None if inspector.aliased or inspector.merged else _plain(node)
             if data is None:
                 data = loader.construct_document(node)
+            if data is None:
+                # "~" or "null" alone: as empty as an empty file, never a scenario less in silence
+                self.problem(1, (), "the file holds only null: a scenario needs a name and steps")
+                return None
             too_deep = _beyond_depth(data, MAX_DEPTH)
             if too_deep is not None:
                 # Located at the value that holds it: a hundred-level pointer helps nobody.

@@ -71,11 +71,13 @@ nice-to-have/capture-builtin.yaml:5: $.steps[0].capture: 'api_url' is a built-in
 nice-to-have/control-character.yaml:4: $: YAML syntax error: character U+0001 is not allowed
 nice-to-have/duplicate-key.yaml:7: $.steps[0].expect: duplicate key 'status' (first at line 5); YAML would silently keep only the last one
 nice-to-have/duplicate-name-second.yaml:1: $.name: scenario name 'Shared name' is already used by nice-to-have/duplicate-name-first.yaml
+nice-to-have/huge-integer.yaml:4: $.steps[0].timeout: 0xffffffffffffffffff...(302 characters) is out of the range of JSON numbers
 nice-to-have/name-not-text.yaml:1: $.name: expected text, got a list
 nice-to-have/nan-number.yaml:5: $.steps[0].body.value: .nan is not a JSON number
 nice-to-have/non-text-key.yaml:6: $.steps[0].body: key '200' is not text; put it in quotes (JSON keys are strings)
 nice-to-have/not-a-scenario.yml:1: $: a scenario file must be a mapping with name, priority and steps; this one holds text
 nice-to-have/not-utf8.yaml:1: $: not UTF-8 text (byte 0xe9 at offset 19); save the file as UTF-8
+nice-to-have/null-document.yaml:1: $: the file holds only null: a scenario needs a name and steps
 nice-to-have/recursive-alias.yaml:5: $.steps[0].body.again: recursive alias: a value cannot contain itself
 nice-to-have/two-documents.yaml:4: $: YAML syntax error: expected a single document in the stream, but found another document
 nice-to-have/unsupported-tag.yaml:5: $.steps[0].body: YAML tag !!binary is not supported: scenario values are plain JSON (text, numbers, true/false, null, lists, mappings)
@@ -912,3 +914,19 @@ def test_aliases_and_merge_keys_are_left_to_pyyaml(tmp_path):
     assert [(step.name, step.method, step.path.source) for step in scenario.steps] == [
         ("one", "GET", "/a"), ("two", "GET", "/a"), ("one", "GET", "/a")
     ]
+
+
+def test_a_fifo_or_a_device_among_the_files_is_a_problem_not_a_hang(tmp_path):
+    # Opening a FIFO blocks until a writer comes: validate and run once hung on one for ever.
+    import os
+    import subprocess
+    import sys
+
+    write(tmp_path, "critical/ok.yaml", "name: OK\nsteps: [{path: /}]\n")
+    os.mkfifo(tmp_path / "critical" / "pipe.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "converge", "validate", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "critical/pipe.yaml: $: not a regular file (a FIFO, a device or a socket)" in done.stderr
