@@ -13,10 +13,15 @@ A failing body gets one message naming the most relevant failing place and keywo
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Iterator
+from contextvars import ContextVar
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
+import regex
+
+from converge._regex import MATCH_TIMEOUT, MIN_MATCH_SECONDS, compile_pattern
 from converge._schema_errors import PathSegments, kind_of
 from converge.visible import show
 
@@ -28,6 +33,18 @@ if TYPE_CHECKING:
 # most runs have no body_schema, and importing it is a tenth of converge's start-up.
 
 _REF_KEYS = ("$ref", "$dynamicRef")
+
+# jsonschema searches ``pattern`` and ``patternProperties`` with ``re``, which cannot be stopped:
+# a pattern that backtracks catastrophically (``^(a+)+$``) on the API's value held the step, the
+# run and even SIGTERM for as long as it liked. Here those keywords search through the
+# ``regex`` package until the step's deadline (set for the validation by first_failure).
+_DEADLINE: ContextVar[float | None] = ContextVar("converge_schema_deadline", default=None)
+
+
+class _PatternTimeout(Exception):
+    def __init__(self, pattern: str) -> None:
+        super().__init__(pattern)
+        self.pattern = pattern
 
 
 class SchemaProblem(ValueError):
@@ -62,27 +79,158 @@ def compile_schema(schema: Any) -> Validator:
         cls.check_schema(schema)
     except SchemaError as error:
         return _raise_schema_error(error)
-    validator: Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    for where, pattern in _patterns(schema, ()):
+        try:
+            compile_pattern(pattern)
+        except regex.error as error:
+            raise SchemaProblem(where, f"invalid regular expression: {error}") from None
+    unbounded = _unevaluated_with_patterns(schema)
+    if unbounded is not None:
+        raise SchemaProblem(
+            unbounded,
+            "unevaluatedProperties with patternProperties: jsonschema would search those "
+            "patterns without a time limit; use additionalProperties beside them",
+        )
+    bounded = _bounded(cls)
+    validator: Validator = bounded(schema, format_checker=cls.FORMAT_CHECKER)
     return validator
 
 
-def first_failure(validator: Validator, document: Any) -> str | None:
-    """None when ``document`` satisfies the schema; else what fails, in one line."""
+@cache
+def _bounded(cls: Any) -> Any:
+    """``cls`` with the keywords that search patterns doing so within the deadline."""
+    import jsonschema
+
+    return jsonschema.validators.extend(cls, {  # type: ignore[no-untyped-call]
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+    })
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return compile_pattern(pattern)
+
+
+def _search(pattern: str, text: str) -> bool:
+    deadline = _DEADLINE.get()
+    seconds = (
+        MATCH_TIMEOUT if deadline is None else max(deadline - time.monotonic(), MIN_MATCH_SECONDS)
+    )
+    try:
+        return _compiled(pattern).search(text, timeout=seconds, concurrent=True) is not None
+    except TimeoutError:
+        raise _PatternTimeout(pattern) from None
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for name, value in instance.items():
+            if _search(pattern, name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "object"):
+        return
+    extras = _extras(instance, schema)
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif not additional and extras:
+        unexpected = ", ".join(repr(name) for name in extras)
+        yield ValidationError(f"additional properties are not allowed ({unexpected})")
+
+
+def _extras(instance: dict[str, Any], schema: Any) -> list[str]:
+    """The names of ``instance`` that neither ``properties`` nor ``patternProperties`` cover."""
+    schema = schema if isinstance(schema, dict) else {}
+    known = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    return [
+        name for name in instance
+        if name not in known and not any(_search(pattern, name) for pattern in patterns)
+    ]
+
+
+def _patterns(schema: Any, where: PathSegments) -> Iterator[tuple[PathSegments, str]]:
+    """Every pattern of the schema: ``pattern`` values and ``patternProperties`` names."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "pattern" and isinstance(value, str):
+                yield (*where, key), value
+            elif key == "patternProperties" and isinstance(value, dict):
+                for name in value:
+                    yield (*where, key, name), name
+            yield from _patterns(value, (*where, key))
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            yield from _patterns(item, (*where, index))
+
+
+def _unevaluated_with_patterns(schema: Any) -> PathSegments | None:
+    """Where ``unevaluatedProperties`` is, when the schema also has ``patternProperties``."""
+    places = [where for where, _ in _keyed(schema, "unevaluatedProperties", ())]
+    if places and any(True for _ in _keyed(schema, "patternProperties", ())):
+        return places[0]
+    return None
+
+
+def _keyed(schema: Any, key: str, where: PathSegments) -> Iterator[tuple[PathSegments, Any]]:
+    if isinstance(schema, dict):
+        for name, value in schema.items():
+            if name == key:
+                yield (*where, name), value
+            yield from _keyed(value, key, (*where, name))
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            yield from _keyed(item, key, (*where, index))
+
+
+def first_failure(
+    validator: Validator, document: Any, deadline: float | None = None
+) -> str | None:
+    """None when ``document`` satisfies the schema; else what fails, in one line. Its patterns
+    search until ``deadline`` (``time.monotonic()`` seconds; None: MATCH_TIMEOUT each)."""
     # No type stubs for referencing; jsonschema's own are installed with the dev extra.
     import referencing.exceptions
     from jsonschema.exceptions import best_match
 
+    token = _DEADLINE.set(deadline)
     try:
         errors = list(validator.iter_errors(document))
+        if not errors:
+            return None
+        best = best_match(errors)
+        assert best is not None
+        message = f"{pointer(tuple(best.absolute_path))}: {explain(best)}"
     except referencing.exceptions.Unresolvable as error:
         return f"the schema cannot be applied: unresolvable reference {error}"
     except RecursionError:
         return "the schema cannot be applied: the body or the schema nests too deeply"
-    if not errors:
-        return None
-    best = best_match(errors)
-    assert best is not None
-    message = f"{pointer(tuple(best.absolute_path))}: {explain(best)}"
+    except _PatternTimeout as stopped:
+        return (
+            f"the schema's pattern /{stopped.pattern}/ did not finish matching within the "
+            "step's timeout (it backtracks too much on this body)"
+        )
+    finally:
+        _DEADLINE.reset(token)
     others = len(errors) - 1
     if others:
         message += f" (and {others} more problem{'s' if others > 1 else ''})"
@@ -101,14 +249,7 @@ def explain(error: ValidationError) -> str:
         missing = [name for name in value if name not in instance]
         return "missing required " + ", ".join(repr(name) for name in missing)
     if keyword == "additionalProperties" and isinstance(instance, dict):
-        schema = error.schema if isinstance(error.schema, dict) else {}
-        allowed = set(schema.get("properties", {}))
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
-        extra = [
-            name
-            for name in instance
-            if name not in allowed and not any(p.search(name) for p in patterns)
-        ]
+        extra = _extras(instance, error.schema)
         return "not allowed: " + ", ".join(repr(name) for name in extra[:5])
     if keyword in ("maxItems", "minItems") and isinstance(instance, list):
         bound = "at most" if keyword == "maxItems" else "at least"

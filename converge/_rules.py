@@ -17,8 +17,8 @@ import regex
 
 from converge import paths
 from converge._body_schema import SchemaProblem, compile_schema
+from converge._regex import compile_pattern
 from converge._schema_errors import PathSegments
-from converge.checks import compile_pattern
 from converge.model import (
     DEFAULT_RETRY_INTERVAL_MS,
     DEFAULT_TIMEOUT,

@@ -19,6 +19,7 @@ from typing import Any
 import regex
 
 from converge._body_schema import first_failure
+from converge._regex import MATCH_TIMEOUT, MIN_MATCH_SECONDS, compile_pattern
 from converge.model import CheckResult, CheckSpec
 from converge.paths import PathMissing
 from converge.template import UndefinedVariable, text_of
@@ -29,11 +30,6 @@ ACTUAL_LIMIT = 200  # characters of an actual value kept in messages and reports
 # comparisons and the report recurse into captured values, and the API's body is not ours.
 MAX_CAPTURE_DEPTH = 100
 _TOO_DEEP = "nested too deeply to compare"
-# How long a pattern may take when no step deadline is known (a check evaluated on its own).
-MATCH_TIMEOUT = 10.0
-# The least a pattern is given even when its step's deadline has (almost) passed: an answer
-# that came in time deserves to be checked.
-MIN_MATCH_SECONDS = 0.05
 
 _NOT_JSON: Any = object()
 
@@ -310,7 +306,7 @@ def _schema(spec: CheckSpec, response: Response) -> CheckResult:
     document, problem = _body(response)
     if problem is not None:
         return _fail(spec, expected, None, problem)
-    failure = first_failure(spec.schema, document)
+    failure = first_failure(spec.schema, document, response.deadline)
     if failure is None:
         return _pass(spec, expected, "valid")
     return _fail(spec, expected, _short_value(document), failure)
@@ -401,13 +397,6 @@ def _compile(pattern: str) -> regex.Pattern[str]:
     # Static patterns hit this cache from the second request on; templated ones are cached per
     # rendered text, so a scenario repeated with --runs pays the compile once per distinct value.
     return compile_pattern(pattern)
-
-
-def compile_pattern(pattern: str) -> regex.Pattern[str]:
-    """A ``body_matches`` pattern as the runner will search with it (the ``regex`` package, in
-    its ``re``-compatible mode: it can bound a search in time, ``re`` cannot). Raises
-    ``regex.error``; the loader uses this too, so validation and runs agree on the syntax."""
-    return regex.compile(pattern, regex.VERSION0)
 
 
 def _search(compiled: regex.Pattern[str], subject: str, response: Response) -> bool:

@@ -79,6 +79,7 @@ nice-to-have/not-a-scenario.yml:1: $: a scenario file must be a mapping with nam
 nice-to-have/not-utf8.yaml:1: $: not UTF-8 text (byte 0xe9 at offset 19); save the file as UTF-8
 nice-to-have/null-document.yaml:1: $: the file holds only null: a scenario needs a name and steps
 nice-to-have/recursive-alias.yaml:5: $.steps[0].body.again: recursive alias: a value cannot contain itself
+nice-to-have/regex-too-large.yaml:5: $.steps[0].expect.body_matches.evil: invalid regular expression: its counted repeats nest into 1,000,000,000 copies, at most 100,000 (write a range such as {0,1000}, which is not unrolled)
 nice-to-have/two-documents.yaml:4: $: YAML syntax error: expected a single document in the stream, but found another document
 nice-to-have/unsupported-tag.yaml:5: $.steps[0].body: YAML tag !!binary is not supported: scenario values are plain JSON (text, numbers, true/false, null, lists, mappings)
 nice-to-have/yaml-syntax-error.yaml:4: $: YAML syntax error: did not find expected '-' indicator (while parsing a block collection)
