@@ -384,19 +384,50 @@ class _Git:
                 raise _GitFailed(f"no commit {ref} in the repository", no_ref=True) from None
         else:
             target = "FETCH_HEAD"
-        self._git(repo, "reset", "-q", "--hard", target.strip())
-        self._git(repo, "clean", "-q", "-ffdx")
+        target = target.strip()
+        self._check_size(repo, target)
+        # Checked out with the machine's and the user's git configuration ignored: a filter
+        # they define (git-lfs's included) would otherwise run on the holdouts' files when the
+        # repository's .gitattributes names it, and git-lfs would fetch from where .lfsconfig
+        # says. The holdouts are plain text.
+        self._git(repo, "reset", "-q", "--hard", target, isolated=True)
+        self._git(repo, "clean", "-q", "-ffdx", isolated=True)
         return self._git(repo, "rev-parse", "HEAD").strip()
+
+    def _check_size(self, repo: Path, target: str) -> None:
+        """The same budget as a folder source's, before a byte is checked out: a small
+        repository can hold a file of zeros that unpacks to gigabytes."""
+        listing = self._git(repo, "ls-tree", "-r", "-l", "-z", target)
+        entries = 0
+        size = 0
+        for record in listing.split("\0"):
+            if not record:
+                continue
+            entries += 1
+            fields = record.split("\t", 1)[0].split()
+            if len(fields) == 4 and fields[3].isdigit():
+                size += int(fields[3])
+        what = f"cannot pull the holdouts {self.shown_source}"
+        if entries > MAX_COPY_ENTRIES:
+            raise HoldoutsError(
+                f"{what}: more than {MAX_COPY_ENTRIES} files (a holdouts repository holds a few "
+                "hundred)"
+            )
+        if size > MAX_COPY_BYTES:
+            raise HoldoutsError(f"{what}: more than {MAX_COPY_BYTES // 2**20} MiB of files")
 
     def _fetch(self, repo: Path, refspecs: list[str]) -> None:
         self._git(repo, "fetch", "-q", "--no-tags", "--force", "--", self.source, *refspecs)
 
-    def _git(self, repo: Path | None, *args: str) -> str:
+    def _git(self, repo: Path | None, *args: str, isolated: bool = False) -> str:
         command = ["git", *(["-C", str(repo)] if repo is not None else []), *args]
+        env = git_env(self.source, self.token)
+        if isolated:
+            env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", GIT_ATTR_NOSYSTEM="1")
         try:
             completed = subprocess.run(
                 command,
-                env=git_env(self.source, self.token),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

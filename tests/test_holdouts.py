@@ -567,3 +567,44 @@ def test_what_a_killed_pull_left_is_cleaned_up_by_the_next(tmp_path: Path) -> No
         (stale / "critical/half.yaml").write_text("half a copy\n")
     pull("fixture", tmp_path / ".holdouts", root=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".holdouts", "fixture"]
+
+
+def test_a_git_source_is_bounded_in_files_and_bytes_before_anything_is_checked_out(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A repository of a few kilobytes can hold a file of zeros that unpacks to gigabytes.
+    remote.commit({f"critical/s{index}.yaml": "x" * 1000 for index in range(6)})
+    remote.push("main")
+    dest = tmp_path / ".holdouts"
+    monkeypatch.setattr(holdouts, "MAX_COPY_ENTRIES", 5)
+    with pytest.raises(HoldoutsError, match="more than 5 files"):
+        pull(remote, dest)
+    monkeypatch.setattr(holdouts, "MAX_COPY_ENTRIES", 1000)
+    monkeypatch.setattr(holdouts, "MAX_COPY_BYTES", 5000)
+    with pytest.raises(HoldoutsError, match="more than 0 MiB of files"):
+        pull(remote, dest)
+    assert not dest.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["author", "remote.git"]  # no staging
+
+
+def test_a_filter_the_machine_defines_never_runs_on_the_holdouts(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git-lfs is such a filter on most CI runners: a repository's .gitattributes could set it
+    # off (and its .lfsconfig send it anywhere). The holdouts are checked out without them.
+    ran = tmp_path / "filter-ran"
+    home = tmp_path / "home"
+    home.mkdir()
+    smudge = tmp_path / "smudge.sh"
+    smudge.write_text(f'#!/bin/sh\ntouch "{ran}"\nexec cat\n')
+    smudge.chmod(0o755)
+    (home / ".gitconfig").write_text(f'[filter "evil"]\n\tsmudge = {smudge}\n\tclean = cat\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    remote.commit({".gitattributes": "*.yaml filter=evil\n", "critical/b.yaml": "v2\n"})
+    remote.push("main")
+    dest = tmp_path / ".holdouts"
+    pull(remote, dest)
+    assert (dest / "critical" / "b.yaml").read_text() == "v2\n"
+    assert not ran.exists()
