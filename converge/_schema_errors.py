@@ -98,6 +98,13 @@ def _message(error: ValidationError) -> str:
         return f"{_short(instance)} must be greater than {value}"
     if keyword in {"minItems", "minProperties", "minLength"}:
         return "must not be empty" if value == 1 else f"needs at least {value} entries"
+    if keyword in {"maxItems", "maxProperties", "maxLength"} and isinstance(
+        instance, list | dict | str
+    ):
+        # jsonschema's own message quotes the whole value first, and a long one was cut off
+        # before its reason: "[{'i': 0}, {'i': 1}, ... {'i':...".
+        what = "characters" if isinstance(instance, str) else "entries"
+        return f"{len(instance)} {what}, at most {value} allowed"
     if keyword == "pattern":
         hint = schema.get("x-message", f"does not match {value!r}")
         return f"{_short(instance)} {hint}"

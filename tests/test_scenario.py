@@ -931,3 +931,14 @@ def test_a_fifo_or_a_device_among_the_files_is_a_problem_not_a_hang(tmp_path):
     )
     assert done.returncode == 2
     assert "critical/pipe.yaml: $: not a regular file (a FIFO, a device or a socket)" in done.stderr
+
+
+def test_too_many_entries_say_how_many_and_the_limit_not_a_cut_off_value(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    params = json.dumps([{"i": n} for n in range(1001)])
+    write(tmp_path, "critical/s.yaml", f"name: P\nparameters: {params}\nsteps: [{{path: /}}]\n")
+    assert problems_of(tmp_path) == [
+        "critical/s.yaml:2: $.parameters: 1001 entries, at most 1000 allowed"
+    ]
