@@ -11,6 +11,7 @@ a range (``{0,1000}``) is not unrolled and costs nothing here.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
@@ -39,6 +40,7 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern, regex.VERSION0)
 
 
+@lru_cache(maxsize=1024)  # scenario files repeat their patterns: each is measured once
 def _unrolled(pattern: str) -> int:
     try:
         parsed = _parser.parse(pattern)
