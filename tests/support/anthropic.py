@@ -29,7 +29,8 @@ from converge_twins.conformance.recording import RecordingTransport
 from converge_twins.conformance.suite import Exchange, Recorder
 from converge_twins.mock_anthropic.app import create_app
 from tests.support.asgi import serve_asgi
-from tests.support.openapi import Recorder as AsgiRecorder
+from tests.support.openapi import CheckingRecorder
+from tests.support.openapi import Exchange as AsgiExchange
 
 KEY = "sk-ant-converge-test"
 PROBLEMS_FILE_VARIABLE = "ANTHROPIC_SPEC_PROBLEMS"
@@ -93,28 +94,19 @@ def claude() -> Iterator[Claude]:
     yield from checked_twin({"TWIN_SEED": "anthropic-tests"})
 
 
-class _CheckingRecorder(AsgiRecorder):
-    """Checks each ``/v1/`` answer by the SDK's types as it goes, appending problems to a file."""
-
-    def __init__(self, app: Any, problems: Path) -> None:
-        super().__init__(app, "/v1/")
-        self.problems = problems
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await super().__call__(scope, receive, send)
-        while self.exchanges:
-            exchange = self.exchanges.pop()
-            media_type = exchange.response_headers.get("content-type", "").partition(";")[0]
-            found = anthropic_types.problems(
-                exchange.method, exchange.path, exchange.status, media_type.strip(), exchange.body
-            )
-            if found:
-                where = f"{exchange.method} {exchange.path} -> {exchange.status}"
-                with self.problems.open("a", encoding="utf-8") as out:
-                    out.writelines(f"{where}: {problem}\n" for problem in found)
+def _answer_problems(exchange: AsgiExchange) -> list[str]:
+    """What the SDK's types do not allow in one ``/v1/`` answer, each naming the exchange."""
+    media_type = exchange.response_headers.get("content-type", "").partition(";")[0]
+    found = anthropic_types.problems(
+        exchange.method, exchange.path, exchange.status, media_type.strip(), exchange.body
+    )
+    where = f"{exchange.method} {exchange.path} -> {exchange.status}"
+    return [f"{where}: {problem}" for problem in found]
 
 
 def create_validating_app(env: Mapping[str, str] | None = None) -> Any:
     """mock-anthropic as ``uvicorn --factory`` starts it, with its answers checked."""
     variables = os.environ if env is None else env
-    return _CheckingRecorder(create_app(env), Path(variables[PROBLEMS_FILE_VARIABLE]))
+    return CheckingRecorder(
+        create_app(env), "/v1/", Path(variables[PROBLEMS_FILE_VARIABLE]), _answer_problems
+    )

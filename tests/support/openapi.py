@@ -4,8 +4,9 @@ document afterwards (:mod:`converge_twins.conformance.openapi`, re-exported here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from converge_twins.conformance.openapi import (
@@ -18,6 +19,7 @@ from converge_twins.conformance.openapi import (
 
 __all__ = [
     "FORMATS",
+    "CheckingRecorder",
     "Exchange",
     "OpenAPISpec",
     "Operation",
@@ -37,6 +39,17 @@ class Exchange:
     status: int
     response_headers: Mapping[str, str]
     body: bytes
+
+    def violations(self, spec: OpenAPISpec) -> list[Violation]:
+        """What ``spec`` does not allow in this answer."""
+        return spec.check(
+            method=self.method,
+            path=self.path,
+            status=self.status,
+            body=self.body,
+            content_type=self.response_headers.get("content-type", ""),
+            request_headers=self.request_headers,
+        )
 
 
 class Recorder:
@@ -74,19 +87,28 @@ class Recorder:
             )
 
     def violations(self, spec: OpenAPISpec) -> list[Violation]:
-        found: list[Violation] = []
-        for exchange in self.exchanges:
-            found.extend(
-                spec.check(
-                    method=exchange.method,
-                    path=exchange.path,
-                    status=exchange.status,
-                    body=exchange.body,
-                    content_type=exchange.response_headers.get("content-type", ""),
-                    request_headers=exchange.request_headers,
-                )
-            )
-        return found
+        return [found for exchange in self.exchanges for found in exchange.violations(spec)]
+
+
+class CheckingRecorder(Recorder):
+    """Checks each answer under ``prefix`` with ``check`` as it goes, and appends what it finds
+    to the file ``problems``: a twin in another process keeps nothing in memory for the
+    session, so the test reads the file afterwards."""
+
+    def __init__(
+        self, app: Any, prefix: str, problems: Path, check: Callable[[Exchange], list[str]]
+    ) -> None:
+        super().__init__(app, prefix)
+        self.problems = problems
+        self.check = check
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+        while self.exchanges:
+            found = self.check(self.exchanges.pop())
+            if found:
+                with self.problems.open("a", encoding="utf-8") as out:
+                    out.writelines(problem + "\n" for problem in found)
 
 
 class _RecordingSend:

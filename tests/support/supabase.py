@@ -31,7 +31,7 @@ from converge_twins.conformance.gotrue_spec import PREFIX, gotrue_spec
 from converge_twins.conformance.postgrest_errors import from_gateway, postgrest_errors
 from converge_twins.mock_supabase.app import create_app
 from tests.support.asgi import serve_asgi
-from tests.support.openapi import Exchange, Recorder
+from tests.support.openapi import CheckingRecorder, Exchange, Recorder
 
 SECRET = "a-test-secret-that-is-at-least-32-characters"
 AUTH_PREFIX = PREFIX
@@ -45,17 +45,7 @@ PROBLEMS_FILE_VARIABLE = "SUPABASE_SPEC_PROBLEMS"
 def answer_problems(exchange: Exchange) -> list[str]:
     """What GoTrue's OpenAPI or PostgREST's errors.rst does not allow in one answer."""
     if exchange.path.startswith(AUTH_PREFIX):
-        return [
-            str(violation)
-            for violation in AUTH_SPEC.check(
-                method=exchange.method,
-                path=exchange.path,
-                status=exchange.status,
-                body=exchange.body,
-                content_type=exchange.response_headers.get("content-type", ""),
-                request_headers=exchange.request_headers,
-            )
-        ]
+        return [str(violation) for violation in exchange.violations(AUTH_SPEC)]
     if (
         exchange.path.startswith(REST_PREFIX)
         and exchange.status >= 400
@@ -66,27 +56,12 @@ def answer_problems(exchange: Exchange) -> list[str]:
     return []
 
 
-class _CheckingRecorder(Recorder):
-    """Checks each answer as it goes and appends its problems to a file (a twin in another
-    process keeps nothing in memory for the session)."""
-
-    def __init__(self, app: Any, problems: Path) -> None:
-        super().__init__(app, "/")
-        self.problems = problems
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await super().__call__(scope, receive, send)
-        while self.exchanges:
-            found = answer_problems(self.exchanges.pop())
-            if found:
-                with self.problems.open("a", encoding="utf-8") as out:
-                    out.writelines(problem + "\n" for problem in found)
-
-
 def create_validating_app(env: Mapping[str, str] | None = None) -> Any:
     """mock-supabase as ``uvicorn --factory`` starts it, with its answers checked."""
     variables = os.environ if env is None else env
-    return _CheckingRecorder(create_app(env), Path(variables[PROBLEMS_FILE_VARIABLE]))
+    return CheckingRecorder(
+        create_app(env), "/", Path(variables[PROBLEMS_FILE_VARIABLE]), answer_problems
+    )
 
 
 def key(role: str, secret: str = SECRET) -> str:
