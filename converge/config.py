@@ -18,10 +18,10 @@ from __future__ import annotations
 import configparser
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from converge.errors import ConfigError
@@ -31,6 +31,7 @@ SECTION = "converge"
 SOURCE = "setup.cfg [converge]"
 
 BackendChoice = Literal["auto", "compose", "process"]
+Choice = TypeVar("Choice", bound=str)  # a Literal of config values (converge.model.Gate, ...)
 MAX_TIMEOUT = 86400.0  # seconds: a day per step is already no timeout at all
 # Beyond these a value is a typo, not a plan: 10^22 runs would only grow memory until the
 # machine gives out, and a thread per worker costs memory whether or not the API keeps up.
@@ -194,8 +195,8 @@ class Settings:
             thresholds={tier: reader.percent(_threshold_key(tier)) for tier in TIERS},
             timeout=reader.positive_number("timeout"),
             workers=reader.positive_int("workers", MAX_WORKERS),
-            gate=reader.gate("gate"),
-            detail=reader.detail("detail"),
+            gate=reader.choice("gate", GATES),
+            detail=reader.choice("detail", DETAILS),
             vars_file=base / reader.text("vars_file") if reader.text("vars_file") else None,
             trust_env=reader.boolean("trust_env"),
             twins_backend=backend,
@@ -381,19 +382,13 @@ class _Reader:
             raise ConfigError(self.wrong(key, "a number from 0 to 100"))
         return number
 
-    def gate(self, key: str) -> Gate:
+    def choice(self, key: str, choices: Sequence[Choice]) -> Choice:
+        """One of ``choices`` (a Literal's values, such as GATES), typed as that Literal."""
         value = self.text(key, required=True)
-        for gate in GATES:
-            if value == gate:
-                return gate
-        raise ConfigError(self.wrong(key, f"one of {', '.join(GATES)}"))
-
-    def detail(self, key: str) -> Detail:
-        value = self.text(key, required=True)
-        for detail in DETAILS:
-            if value == detail:
-                return detail
-        raise ConfigError(self.wrong(key, f"one of {', '.join(DETAILS)}"))
+        for choice in choices:
+            if value == choice:
+                return choice
+        raise ConfigError(self.wrong(key, f"one of {', '.join(choices)}"))
 
     def boolean(self, key: str) -> bool:
         value = self.values.get(key)
