@@ -13,15 +13,14 @@ A failing body gets one message naming the most relevant failing place and keywo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextvars import ContextVar
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import regex
 
-from converge._regex import MATCH_TIMEOUT, MIN_MATCH_SECONDS, compile_pattern
+from converge._regex import compile_pattern, search
 from converge._schema_errors import PathSegments, kind_of
 from converge.visible import show
 
@@ -108,18 +107,9 @@ def _bounded(cls: Any) -> Any:
     })
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> regex.Pattern[str]:
-    return compile_pattern(pattern)
-
-
 def _search(pattern: str, text: str) -> bool:
-    deadline = _DEADLINE.get()
-    seconds = (
-        MATCH_TIMEOUT if deadline is None else max(deadline - time.monotonic(), MIN_MATCH_SECONDS)
-    )
     try:
-        return _compiled(pattern).search(text, timeout=seconds, concurrent=True) is not None
+        return search(pattern, text, _DEADLINE.get())
     except TimeoutError:
         raise _PatternTimeout(pattern) from None
 

@@ -11,6 +11,7 @@ a range (``{0,1000}``) is not unrolled and costs nothing here.
 from __future__ import annotations
 
 import re
+import time
 from functools import lru_cache
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
@@ -19,11 +20,8 @@ from typing import Any
 import regex
 
 MAX_UNROLLED = 100_000  # copies of a pattern's pieces its fixed counts make (about 30 MB)
-# How long a pattern may take when no step deadline is known (a check evaluated on its own).
-MATCH_TIMEOUT = 10.0
-# The least a pattern is given even when its step's deadline has (almost) passed: an answer
-# that came in time deserves to be checked.
-MIN_MATCH_SECONDS = 0.05
+MATCH_TIMEOUT = 10.0  # seconds a search may take when no step deadline is known
+MIN_MATCH_SECONDS = 0.05  # the least a search is given, even past the step's deadline
 
 _REPEATS = {sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT}
 
@@ -69,3 +67,22 @@ def _weight(items: list[tuple[Any, Any]]) -> int:
         if total > MAX_UNROLLED:
             return total  # enough to refuse it; the rest could be astronomical
     return total
+
+
+@lru_cache(maxsize=1024)
+def compiled(pattern: str) -> regex.Pattern[str]:
+    """:func:`compile_pattern`, once per pattern: static patterns hit this cache from the second
+    request on; templated ones per rendered text, so ``--runs`` pays a compile once per value."""
+    return compile_pattern(pattern)
+
+
+def search(pattern: str, subject: str, deadline: float | None) -> bool:
+    """Whether ``pattern`` matches somewhere in ``subject``, searching until ``deadline``
+    (``time.monotonic()`` seconds; None: :data:`MATCH_TIMEOUT`), and at least
+    :data:`MIN_MATCH_SECONDS`: an answer that came in time deserves to be checked. A pattern that
+    backtracks catastrophically (``^(a|a)*$``) would otherwise hold the step for hours: it raises
+    TimeoutError instead. The GIL is released while it searches, so other workers go on."""
+    seconds = (
+        MATCH_TIMEOUT if deadline is None else max(deadline - time.monotonic(), MIN_MATCH_SECONDS)
+    )
+    return compiled(pattern).search(subject, timeout=seconds, concurrent=True) is not None

@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections.abc import Mapping, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import regex
 
+from converge import _regex
 from converge._body_schema import first_failure
-from converge._regex import MATCH_TIMEOUT, MIN_MATCH_SECONDS, compile_pattern
 from converge.model import CheckResult, CheckSpec
 from converge.paths import PathMissing
 from converge.template import UndefinedVariable, text_of
@@ -91,12 +90,6 @@ class Response:
         self.body_problem = body_problem
         self._json: Any = _UNPARSED
         self._json_problem: str | None = None
-
-    def seconds_left(self) -> float:
-        """How long a pattern may still search: until the step's deadline (at least a little)."""
-        if self.deadline is None:
-            return MATCH_TIMEOUT
-        return max(self.deadline - time.monotonic(), MIN_MATCH_SECONDS)
 
     @property
     def json(self) -> Any:
@@ -282,12 +275,12 @@ def _pattern_check(
     body_matches and header_matches: an invalid pattern and one that backtracks past the step's
     deadline fail the check, each saying so."""
     try:
-        compiled = _compile(pattern)
+        _regex.compiled(pattern)
     except regex.error as error:
         message = f"pattern {pattern!r} is not valid: {error}"
         return _fail(spec, pattern, _short_value(value), message)
     try:
-        hit = subject is not None and _search(compiled, subject, response)
+        hit = subject is not None and _regex.search(pattern, subject, response.deadline)
     except TimeoutError:
         return _fail(
             spec,
@@ -390,21 +383,6 @@ def _strict_equal(left: Any, right: Any) -> bool:
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1024)
-def _compile(pattern: str) -> regex.Pattern[str]:
-    # Static patterns hit this cache from the second request on; templated ones are cached per
-    # rendered text, so a scenario repeated with --runs pays the compile once per distinct value.
-    return compile_pattern(pattern)
-
-
-def _search(compiled: regex.Pattern[str], subject: str, response: Response) -> bool:
-    # Bounded: a pattern that backtracks catastrophically (``^(a+)+$``) on the API's value would
-    # otherwise hold the step for hours (TimeoutError then). The GIL is released while it
-    # searches, so the other workers go on meanwhile.
-    found = compiled.search(subject, timeout=response.seconds_left(), concurrent=True)
-    return found is not None
 
 
 def _header(spec: CheckSpec, response: Response) -> tuple[str, str | None]:
