@@ -13,6 +13,7 @@ A failing body gets one message naming the most relevant failing place and keywo
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import cache
@@ -66,14 +67,9 @@ def compile_schema(schema: Any) -> Validator:
             )
         if ref.startswith("#/") and not _pointer_exists(schema, ref):
             raise SchemaProblem(where, f"reference {ref!r} points at nothing in the schema")
-    import jsonschema
     from jsonschema.exceptions import SchemaError
 
-    cls = (
-        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-        if isinstance(schema, dict)
-        else jsonschema.Draft202012Validator
-    )
+    cls = _draft(schema)
     try:
         cls.check_schema(schema)
     except SchemaError as error:
@@ -90,9 +86,30 @@ def compile_schema(schema: Any) -> Validator:
             "unevaluatedProperties with patternProperties: jsonschema would search those "
             "patterns without a time limit; use additionalProperties beside them",
         )
-    bounded = _bounded(cls)
-    validator: Validator = bounded(schema, format_checker=cls.FORMAT_CHECKER)
+    return _validator(schema)
+
+
+def _draft(schema: Any) -> Any:
+    import jsonschema
+
+    return (
+        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        if isinstance(schema, dict)
+        else jsonschema.Draft202012Validator
+    )
+
+
+def _validator(schema: Any) -> Validator:
+    """The validator of a schema already checked; also how one is rebuilt when it arrives from
+    the worker process that loaded its scenario (the validator's class is made at run time,
+    so pickle could not name it)."""
+    cls = _draft(schema)
+    validator: Validator = _bounded(cls)(schema, format_checker=cls.FORMAT_CHECKER)
     return validator
+
+
+def _reduce_validator(validator: Any) -> tuple[Any, tuple[Any]]:
+    return _validator, (validator.schema,)
 
 
 @cache
@@ -100,11 +117,13 @@ def _bounded(cls: Any) -> Any:
     """``cls`` with the keywords that search patterns doing so within the deadline."""
     import jsonschema
 
-    return jsonschema.validators.extend(cls, {  # type: ignore[no-untyped-call]
+    bounded = jsonschema.validators.extend(cls, {  # type: ignore[no-untyped-call]
         "pattern": _pattern,
         "patternProperties": _pattern_properties,
         "additionalProperties": _additional_properties,
     })
+    copyreg.pickle(bounded, _reduce_validator)
+    return bounded
 
 
 def _search(pattern: str, text: str) -> bool:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import quote
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -22,6 +22,7 @@ _WHOLE = re.compile(r"\A\{\{\s*(" + NAME + r")\s*\}\}\Z")
 _ANY_BRACES = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 Variables = Mapping[str, Any]
+How = Literal["value", "text", "path"]  # compile_value, compile_value(as_text=True), compile_path
 
 
 class TemplateSyntaxError(ValueError):
@@ -41,11 +42,16 @@ class UndefinedVariable(KeyError):
 
 @dataclass(frozen=True)
 class Template:
-    """A compiled value: ``render(variables)`` gives the plain JSON value to send or compare."""
+    """A compiled value: ``render(variables)`` gives the plain JSON value to send or compare.
+
+    It travels between processes (scenarios are loaded in worker processes) as its source and
+    how it was compiled, and is compiled again on arrival: the render function is a closure.
+    """
 
     source: Any
     variables: frozenset[str]
-    _render: Callable[[Variables], Any]
+    _render: Callable[[Variables], Any] = field(compare=False)
+    how: How = "value"
 
     @property
     def is_static(self) -> bool:
@@ -53,6 +59,9 @@ class Template:
 
     def render(self, variables: Variables) -> Any:
         return self._render(variables)
+
+    def __reduce__(self) -> tuple[Callable[[Any, How], Template], tuple[Any, How]]:
+        return _recompiled, (self.source, self.how)
 
 
 def compile_value(value: Any, *, as_text: bool = False) -> Template:
@@ -62,7 +71,10 @@ def compile_value(value: Any, *, as_text: bool = False) -> Template:
     HTTP header values are text, so ``X-Count: "{{count}}"`` must send ``"3"``, never the int 3.
     """
     render, names = _compile(value, as_text)
-    return Template(source=value, variables=frozenset(names), _render=render)
+    return Template(
+        source=value, variables=frozenset(names), _render=render,
+        how="text" if as_text else "value",
+    )
 
 
 def compile_path(text: str) -> Template:
@@ -78,7 +90,14 @@ def compile_path(text: str) -> Template:
         render, names = _compile_string(text, as_text=True)
     else:
         render, names = _compile_string(text, as_text=True, escape=_percent_encode)
-    return Template(source=text, variables=frozenset(names), _render=render)
+    return Template(source=text, variables=frozenset(names), _render=render, how="path")
+
+
+def _recompiled(source: Any, how: How) -> Template:
+    """A template unpickled: compiled again from its source, as it was the first time."""
+    if how == "path":
+        return compile_path(source)
+    return compile_value(source, as_text=how == "text")
 
 
 def is_whole_template(text: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from converge.template import (
     TemplateSyntaxError,
     UndefinedVariable,
+    compile_path,
     compile_value,
     find_variables,
     text_of,
@@ -138,3 +140,24 @@ def test_interpolation_is_prefix_plus_text_of_value(name, value, prefix):
     rendered = compile_value(prefix + "{{" + name + "}}").render({name: value})
     expected = prefix + text_of(value)
     assert rendered == (expected if prefix else value)
+
+
+@pytest.mark.parametrize(
+    ("compiled", "variables"),
+    [
+        (compile_value({"n": "{{count}}", "s": "x{{count}}y", "k": [1, "{{count}}"]}),
+         {"count": 3}),
+        (compile_value({"X-Count": "{{count}}"}, as_text=True), {"count": 3}),
+        (compile_path("/items/{{id}}/{{dots}}"), {"id": "a/b c", "dots": ".."}),
+        (compile_path("{{next}}"), {"next": "/v1/items?page=2"}),
+        (compile_value("static"), {}),
+    ],
+)
+def test_a_template_travels_between_processes_and_renders_the_same(compiled, variables):
+    # Scenarios are loaded in worker processes; a template's render function is a closure,
+    # so it is compiled again from its source, the same way, where it arrives.
+    arrived = pickle.loads(pickle.dumps(compiled))
+    assert arrived == compiled
+    assert arrived.how == compiled.how
+    assert arrived.render(variables) == compiled.render(variables)
+    assert json.dumps(arrived.render(variables)) == json.dumps(compiled.render(variables))
