@@ -12,7 +12,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +57,16 @@ from converge.report import (
     write_report_atomic,
     write_text_atomic,
 )
-from converge.scenario import SUFFIXES, LoadOptions, Tally, check_dir, load_dir, load_file
+from converge.scenario import (
+    SUFFIXES,
+    FileRead,
+    LoadOptions,
+    Tally,
+    check_dir,
+    load_dir,
+    load_file,
+    streamed,
+)
 from converge.scoring import DEFAULT_THRESHOLDS, exit_code, score
 from converge.shards import Shard
 from converge.tokens import DEFAULT_JWT_SECRET
@@ -210,19 +220,27 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
         judged.redactor = redactor
         judged.options_ok = True
         judged.before = _load_baseline(options.baseline)
-        scenarios = _chosen(options, user, judged.shard, err)
-        from converge.runner import PREFLIGHT_TIMEOUT, ApiOrigin, preflight
+        with _chosen(options, user, judged.shard, err) as chosen:
+            from converge.runner import PREFLIGHT_TIMEOUT, ApiOrigin, preflight
 
-        origin = ApiOrigin(options.api_url)
-        if options.verbose:
-            err.write(
-                f"converge: {len(scenarios)} scenario(s) x {options.runs} run(s) against "
-                f"{origin.base_url}, {options.workers} worker(s)\n"
-            )
-        planned = len(scenarios) * options.runs
-        if scenarios:  # a shard may have none to run: then no request at all
-            preflight(origin, min(options.timeout, PREFLIGHT_TIMEOUT), trust_env=options.trust_env)
-        judged.results, judged.interrupted = _run(scenarios, options, err, redactor, user)
+            origin = ApiOrigin(options.api_url)
+            if options.verbose:
+                err.write(
+                    f"converge: {chosen.expected} {chosen.unit} x {options.runs} run(s) "
+                    f"against {origin.base_url}, {options.workers} worker(s)\n"
+                )
+            planned = chosen.expected * options.runs
+            if chosen.expected:  # a shard may have none to run: then no request at all
+                try:
+                    preflight(
+                        origin, min(options.timeout, PREFLIGHT_TIMEOUT),
+                        trust_env=options.trust_env,
+                    )
+                except ConvergeError:
+                    chosen.finish()  # what the files say comes first, as it always has
+                    raise
+            judged.results, judged.interrupted = _run(chosen, options, err, redactor, user)
+            planned = chosen.expected * options.runs
         judged.code = exit_code(judged.results)
     except Interrupted as error:  # before the scenarios ran, or a second signal during them
         judged.interrupted = error
@@ -334,23 +352,30 @@ def load(
     if not scenarios.is_file():
         if err is None:
             return load_dir(scenarios, options)
-        shown: list[Progress] = []
-
-        def on_file(total: int, name: str) -> None:
-            if not shown:
-                shown.append(Progress(total, err, what="scenario files read"))
-            shown[0].advance(name, True)
-
-        try:
+        with _reading_shown(err) as on_file:
             return load_dir(scenarios, options, on_file)
-        finally:
-            for counter in shown:
-                counter.close()
     if not scenarios.name.endswith(SUFFIXES):
         raise NoScenariosError(f"{scenarios} is not a scenario file (*.yaml, *.yml)")
     # From the folder above a tier folder, so that the file is shown as critical/auth.yaml.
     root = scenarios.parent.parent if scenarios.parent.name in TIERS else scenarios.parent
     return load_file(scenarios, root, options)
+
+
+@contextmanager
+def _reading_shown(err: TextIO) -> Iterator[FileRead]:
+    """Progress of reading many files, on ``err`` as the runs' is: told of each file read."""
+    shown: list[Progress] = []
+
+    def on_file(total: int, name: str) -> None:
+        if not shown:
+            shown.append(Progress(total, err, what="scenario files read"))
+        shown[0].advance(name, True)
+
+    try:
+        yield on_file
+    finally:
+        for counter in shown:
+            counter.close()
 
 
 def validation_summary(scenarios: Sequence[Tally | Scenario], where: Path | str) -> str:
@@ -371,12 +396,23 @@ def select(
     scenarios: Sequence[Scenario], priority: Priority | None, name_filter: str | None
 ) -> list[Scenario]:
     """The scenarios to run; :class:`NoScenariosError` when the filters leave none."""
+    return list(_selecting(scenarios, priority, name_filter))
+
+
+def _selecting(
+    scenarios: Iterable[Scenario], priority: Priority | None, name_filter: str | None
+) -> Iterator[Scenario]:
+    """The scenarios the filters let through, as they come; once all have come,
+    :class:`NoScenariosError` when the filters left none."""
     needle = (name_filter or "").casefold()
-    chosen = [
-        s
-        for s in scenarios
-        if (priority is None or s.priority == priority) and needle in s.name.casefold()
-    ]
+    loaded = chosen = 0
+    for scenario in scenarios:
+        loaded += 1
+        if (priority is None or scenario.priority == priority) and (
+            needle in scenario.name.casefold()
+        ):
+            chosen += 1
+            yield scenario
     if not chosen:
         filters = []
         if priority is not None:
@@ -385,31 +421,81 @@ def select(
             filters.append(f"name containing {name_filter!r}")
         raise NoScenariosError(
             f"no scenario matches {' and '.join(filters)} "
-            f"({len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} loaded)"
+            f"({loaded} scenario{'s' if loaded != 1 else ''} loaded)"
         )
-    return chosen
 
 
+class _Chosen:
+    """The scenarios a run runs, in order; each is kept as it is taken (``taken``).
+
+    Either all of them, read before any runs, or a stream of them still being read
+    (:func:`converge.scenario.streamed`): then ``expected`` counts the files until the last
+    one is read, and iterating raises what reading them found.
+    """
+
+    def __init__(self, scenarios: Iterable[Scenario], expected: int, unit: str) -> None:
+        self._scenarios = scenarios
+        self.expected = expected
+        self.unit = unit
+        self.taken: list[Scenario] = []
+        self._ended: list[Callable[[int], None]] = []
+
+    def __iter__(self) -> Iterator[Scenario]:
+        for scenario in self._scenarios:
+            self.taken.append(scenario)
+            yield scenario
+        self.expected = len(self.taken)
+        for ended in self._ended:
+            ended(self.expected)
+
+    def on_end(self, ended: Callable[[int], None]) -> None:
+        """Told the number of scenarios once the last one is taken."""
+        self._ended.append(ended)
+
+    def finish(self) -> None:
+        """Read what is left, untaken: raises what reading and choosing found, if anything."""
+        for _ in self._scenarios:
+            pass
+
+
+@contextmanager
 def _chosen(
     options: RunOptions, user: UserVariables, placement: dict[str, Any] | None, err: TextIO
-) -> list[Scenario]:
+) -> Iterator[_Chosen]:
     """The scenarios the options select: tier and name filter, or the one to replay; of those,
-    with ``--shard``, this shard's share (``placement``, the report's section, is filled in)."""
+    with ``--shard``, this shard's share (``placement``, the report's section, is filled in).
+
+    A whole folder is streamed: its first scenarios run while the rest are still being read.
+    A replay and a shard are chosen from the whole list, so they read it all first.
+    """
     loading = LoadOptions(variables=user.sources, default_timeout=options.timeout)
-    scenarios = select(
-        load(options.scenarios_dir, loading, err), options.priority, options.name_filter
-    )
+    if options.scenario is None and options.shard is None and not options.scenarios_dir.is_file():
+        with (
+            _reading_shown(err) as on_file,
+            streamed(options.scenarios_dir, loading, on_file) as stream,
+        ):
+            if stream.reading:
+                yield _Chosen(
+                    _selecting(stream, options.priority, options.name_filter),
+                    stream.expected,
+                    "scenario file(s)",
+                )
+                return
+            every = list(stream)
+    else:
+        every = load(options.scenarios_dir, loading, err)
+    scenarios = select(every, options.priority, options.name_filter)
     if options.scenario is not None:
-        return named(scenarios, options.scenario)
-    if options.shard is None or placement is None:
-        return scenarios
-    mine = shards.select(scenarios, options.shard)
-    placement.update(shards.section(options.shard, scenarios, mine))
-    err.write(
-        f"converge: shard {options.shard}: {len(mine)} of {len(scenarios)} scenarios "
-        f"({placement['steps']} steps)\n"
-    )
-    return mine
+        scenarios = named(scenarios, options.scenario)
+    elif options.shard is not None and placement is not None:
+        mine = shards.select(scenarios, options.shard)
+        placement.update(shards.section(options.shard, scenarios, mine))
+        err.write(
+            f"converge: shard {options.shard}: {len(mine)} of {len(scenarios)} scenarios "
+            f"({placement['steps']} steps)\n"
+        )
+        scenarios = mine
+    yield _Chosen(scenarios, len(scenarios), "scenario(s)")
 
 
 def _load_baseline(path: Path | None) -> dict[str, Any] | None:
@@ -466,7 +552,7 @@ def check_options(options: RunOptions) -> None:
 
 
 def _run(
-    scenarios: Sequence[Scenario],
+    scenarios: _Chosen,
     options: RunOptions,
     err: TextIO,
     redactor: Redactor,
@@ -491,7 +577,8 @@ def _run(
         trust_env=options.trust_env,
     )
     replay_seed = options.replay_seed
-    counter = Progress(len(scenarios) * options.runs, err)
+    counter = Progress(scenarios.expected * options.runs, err)
+    scenarios.on_end(lambda count: counter.expect(count * options.runs))
     with interrupt.deferred() as stop:
         try:
             runs = run_scenarios(
@@ -508,7 +595,7 @@ def _run(
             counter.close()
     results = [
         score(scenario, scenario_runs, options.thresholds, options.gate)
-        for scenario, scenario_runs in zip(scenarios, runs, strict=True)
+        for scenario, scenario_runs in zip(scenarios.taken, runs, strict=True)
         if scenario_runs
     ]
     return results, stop.interrupted() if stop else None

@@ -56,6 +56,11 @@ class Progress:
             self._last_shown = now
             self._show(name)
 
+    def expect(self, total: int) -> None:
+        """The total is known now (it was an estimate while the scenarios were being read)."""
+        with self._lock:
+            self.total = total
+
     def close(self) -> None:
         """End the live line, so the table starts on a clean line."""
         with self._lock:
@@ -65,7 +70,7 @@ class Progress:
             self._drawn = False
 
     def line(self, name: str) -> str:
-        percent = 100 * self.done // self.total if self.total else 100
+        percent = min(100, 100 * self.done // self.total) if self.total else 100
         failing = f", {self.failed} with failed checks" if self.failed else ""
         counts = f"{self.done}/{self.total} {self.what} ({percent}%){failing}"
         return f"converge: {counts}; last: {name}"

@@ -22,8 +22,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -140,7 +140,7 @@ def preflight(
 
 
 def run_all(
-    scenarios: Sequence[Scenario],
+    scenarios: Iterable[Scenario],
     config: RunnerConfig,
     on_run: RunCallback | None = None,
     *,
@@ -152,8 +152,13 @@ def run_all(
 
     Runs are spread over ``config.workers`` threads; within a run the steps go in order. Each
     run's seed is ``seed_of(scenario, run)``, by default derived from ``config.seed``. The
-    calling thread only waits, so a signal handler can set ``stop`` while the workers run;
-    then the result lists hold the runs that finished (possibly none).
+    calling thread only takes the scenarios and waits, so a signal handler can set ``stop``
+    while the workers run; then the result lists hold the runs that finished (possibly none),
+    for the scenarios taken until then.
+
+    ``scenarios`` may be an iterator that is still reading them (:func:`converge.scenario.
+    streamed`): each one's runs start as it comes. Whatever iterating raises stops the runs in
+    flight and is raised again.
     """
 
     def derived(scenario: Scenario, run: int) -> int:
@@ -161,18 +166,17 @@ def run_all(
 
     seed_for = seed_of or derived
     origin = ApiOrigin(config.api_url)
-    units = [(index, run) for index in range(len(scenarios)) for run in range(config.runs)]
-    results: list[list[RunResult | None]] = [[None] * config.runs for _ in scenarios]
+    taken: list[Scenario] = []
+    results: list[list[RunResult | None]] = []
 
     with Transport(
         max_body_bytes=config.max_body_bytes, stop=stop, trust_env=config.trust_env
     ) as transport:
 
-        def work(unit: tuple[int, int]) -> None:
+        def work(index: int, run: int) -> None:
             if transport.stop.is_set():
                 return
-            index, run = unit
-            scenario = scenarios[index]
+            scenario = taken[index]
             seed = seed_for(scenario, run + 1)
             if before_run is not None:
                 before_run(scenario, seed)
@@ -184,10 +188,25 @@ def run_all(
             if on_run is not None:
                 on_run(scenario, result)
 
+        # The pool starts a thread only when no started one is idle, so a few scenarios get
+        # as few threads.
         with ThreadPoolExecutor(
-            max_workers=max(1, min(config.workers, len(units))), thread_name_prefix="converge"
+            max_workers=max(1, config.workers), thread_name_prefix="converge"
         ) as pool:
-            for future in [pool.submit(work, unit) for unit in units]:
+            futures: list[Future[None]] = []
+            try:
+                for scenario in scenarios:
+                    taken.append(scenario)  # every scenario taken has its place in the results
+                    results.append([None] * config.runs)
+                    futures.extend(
+                        pool.submit(work, len(taken) - 1, run) for run in range(config.runs)
+                    )
+                    if transport.stop.is_set():
+                        break
+            except BaseException:
+                transport.stop.set()  # abandon the runs in flight: their results are moot
+                raise
+            for future in futures:
                 future.result()  # a bug in a worker surfaces here, with its traceback
     return [tuple(r for r in runs if r is not None) for runs in results]
 

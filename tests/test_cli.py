@@ -658,6 +658,57 @@ def test_a_signal_stops_the_run_and_leaves_an_incomplete_exit_2_report(
     assert document["summary"]["total"] == len(listed)
 
 
+def _processes_naming(text: str) -> list[int]:
+    """The processes whose command line holds ``text`` (a test's own temporary path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
+)
+def test_a_signal_while_files_are_still_being_read_ends_the_readers_too(
+    http_server, tmp_path
+):
+    # Enough files that the reading processes are still at it when the first scenario runs.
+    scenarios(tmp_path, {
+        f"critical/s{i:04}.yaml": f"name: S{i}\nsteps: [{{path: /echo}}, {{path: /echo}}]\n"
+        for i in range(3000)
+    })
+    report = tmp_path / "out" / "report.json"
+    report.parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(tmp_path / "scenarios"),
+         "--api-url", http_server.url, "--report-file", str(report), "--workers", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(http_server.sent("/echo")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)  # bounded: until the first scenario has run
+        readers = [pid for pid in _processes_naming(str(tmp_path)) if pid != process.pid]
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 143, err
+    assert readers, "files were still being read in another process when the runs began"
+    assert _processes_naming(str(tmp_path)) == [], "no reading process outlives the run"
+    assert "Traceback" not in err
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2 and document["complete"] is False
+    assert 0 < len(document["scenarios"]) < 3000
+
+
 @pytest.mark.parametrize(
     "bad",
     [["--runs", "0"], ["--threshold", "critical=120"], ["--priority", "urgent"],

@@ -10,6 +10,7 @@ from converge.engine import RunOptions, execute, select
 from converge.errors import ApiUnreachableError, ConfigError, NoScenariosError, ScenarioError
 from converge.model import Scenario
 from converge.report import schema_problems
+from converge.scenario import load_dir
 from tests.support.servers import free_port
 
 
@@ -177,3 +178,99 @@ steps:
     assert "46.77%" in table
     assert "step 2 'flip': status held in 3 of 6 runs (50%)" in table
     assert "no number of runs at this rate can clear it" in table
+
+
+# --- a folder of many files: read while the first scenarios run ------------------------------
+
+
+def many_files(root: Path, count: int, bad: dict[int, str] | None = None) -> None:
+    for i in range(count):
+        text = (bad or {}).get(i) or f"name: S{i:02d}\nsteps: [{{path: /echo}}]\n"
+        write(root, f"critical/s{i:02d}.yaml", text)
+
+
+@pytest.fixture
+def readers(monkeypatch):
+    """Many files are read in a worker process whatever the machine's cores."""
+    import multiprocessing
+
+    from converge import scenario as scenario_module
+
+    monkeypatch.setattr(scenario_module, "_readers_for", lambda files: 1)
+    yield
+    assert not multiprocessing.active_children(), "the reading process is gone"
+
+
+def test_a_streamed_run_scores_what_a_run_read_first_scores(
+    http_server, tmp_path, readers, monkeypatch
+):
+    from converge import scenario as scenario_module
+
+    many_files(tmp_path / "s", 40)
+    reports = []
+    for readers_used in (1, 0):
+        monkeypatch.setattr(scenario_module, "_readers_for", lambda files, n=readers_used: n)
+        report = tmp_path / f"r-{readers_used}.json"
+        options = RunOptions(
+            scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=report,
+            verbose=True,
+        )
+        err = io.StringIO()
+        assert execute(options, io.StringIO(), err) == 0
+        reports.append(json.loads(report.read_text()))
+        unit = "scenario file(s)" if readers_used else "scenario(s)"
+        assert f"converge: 40 {unit} x 1 run(s) against {http_server.url}" in err.getvalue()
+    assert [s["name"] for s in reports[0]["scenarios"]] == [f"S{i:02d}" for i in range(40)]
+    assert [(s["name"], s["satisfaction"]) for s in reports[0]["scenarios"]] == [
+        (s["name"], s["satisfaction"]) for s in reports[1]["scenarios"]
+    ]
+    assert len(http_server.sent("/echo")) == 80
+
+
+def test_a_bad_file_among_many_is_exit_2_with_no_results_though_earlier_ones_ran(
+    http_server, tmp_path, readers
+):
+    many_files(tmp_path / "s", 40, bad={35: "name: S35\nsteps: [{path: /echo, stauts: 200}]\n"})
+    report = tmp_path / "r.json"
+    options = RunOptions(scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=report)
+    with pytest.raises(ScenarioError) as raised:
+        execute(options, io.StringIO(), io.StringIO())
+    with pytest.raises(ScenarioError) as validated:
+        load_dir(tmp_path / "s")
+    assert raised.value.problems == validated.value.problems
+    document = json.loads(report.read_text())
+    assert document["exit_code"] == 2
+    assert "s35.yaml" in document["error"]
+    assert document["scenarios"] == [], "no result of a run whose holdouts are not all valid"
+    assert len(http_server.sent("/echo")) <= 35, "nothing after the bad file"
+
+
+def test_what_the_files_say_comes_before_an_api_that_does_not_answer(tmp_path, readers):
+    many_files(tmp_path / "s", 40, bad={39: "name: S39\nsteps: [{path: x}]\n"})
+    options = RunOptions(
+        scenarios_dir=tmp_path / "s", api_url=f"http://127.0.0.1:{free_port()}",
+        report_file=tmp_path / "r.json",
+    )
+    with pytest.raises(ScenarioError, match=r"s39\.yaml"):
+        execute(options, io.StringIO(), io.StringIO())
+
+
+def test_a_filter_that_leaves_none_of_many_files_sends_nothing(http_server, tmp_path, readers):
+    many_files(tmp_path / "s", 40)
+    options = RunOptions(
+        scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=tmp_path / "r.json",
+        name_filter="nothing like it",
+    )
+    with pytest.raises(NoScenariosError, match=r"\(40 scenarios loaded\)"):
+        execute(options, io.StringIO(), io.StringIO())
+    assert http_server.sent("/echo") == []
+
+
+def test_a_duplicated_name_among_many_files_is_exit_2(http_server, tmp_path, readers):
+    many_files(tmp_path / "s", 40, bad={30: "name: S03\nsteps: [{path: /echo}]\n"})
+    options = RunOptions(
+        scenarios_dir=tmp_path / "s", api_url=http_server.url, report_file=tmp_path / "r.json",
+    )
+    with pytest.raises(ScenarioError, match="S03"):
+        execute(options, io.StringIO(), io.StringIO())
+    assert json.loads((tmp_path / "r.json").read_text())["scenarios"] == []

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -501,3 +502,27 @@ def test_a_json_body_holding_nan_is_not_sent_and_says_why(http_server, tmp_path)
         )
     assert result.error == "not sent: the request cannot be encoded (InvalidJSONError)"
     assert http_server.requests == []
+
+
+def test_scenarios_still_being_read_run_as_they_come_and_a_reading_error_stops_them(
+    http_server, tmp_path
+):
+    loaded = scenarios_from(tmp_path, {
+        f"critical/s{i}.yaml": f'name: S{i}\nsteps: [{{path: "/slow?seconds={i}"}}]\n'
+        for i in range(3)
+    })
+    taken: list[str] = []
+
+    def reading():
+        yield loaded[0]  # takes no time
+        yield loaded[1]  # takes a second
+        deadline = time.monotonic() + 30
+        while not http_server.sent("/slow?seconds=1") and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the second one is in flight
+        raise RuntimeError("a file could not be read")
+
+    config = RunnerConfig(api_url=http_server.url, workers=4, timeout=30)
+    with pytest.raises(RuntimeError, match="could not be read"):
+        run_all(reading(), config, on_run=lambda s, _r: taken.append(s.name))
+    assert taken == ["S0"], "the run in flight was abandoned, not waited for"
+    assert not http_server.sent("/slow?seconds=2")

@@ -942,3 +942,128 @@ def test_too_many_entries_say_how_many_and_the_limit_not_a_cut_off_value(tmp_pat
     assert problems_of(tmp_path) == [
         "critical/s.yaml:2: $.parameters: 1001 entries, at most 1000 allowed"
     ]
+
+
+EVERY_FEATURE = """\
+name: "Every feature {i}"
+parameters:
+  - {token: "{{pro_user_token}}", limit: 50}
+  - {token: "{{quality_user_token}}", limit: 200}
+steps:
+  - name: search
+    path: "/v1/search/{{limit}}"
+    query: {q: "salt & {{limit}}", tag: [a, b], page: null}
+    auth: {basic: {username: ada, password: "pw{{limit}}"}}
+    timeout: 5
+    retry: {attempts: 3, interval_ms: 10}
+    expect:
+      status: [200, 201]
+      body_contains: ["ok"]
+      body_matches: {id: "^[0-9]+$"}
+      body_equals: {limits.monthly: "{{limit}}"}
+      header_equals: {X-Count: "{{limit}}"}
+      header_matches: {Location: "^/v1/[a-z]+$"}
+      body_schema:
+        type: object
+        required: [id]
+        patternProperties: {"^x-": {type: string, pattern: "^v[0-9]+$"}}
+        properties: {items: {type: array, maxItems: 10}}
+      max_duration_ms: 800
+    capture:
+      next: header.Location
+      first: response.items[0].id
+  - name: follow
+    method: POST
+    path: "{{next}}"
+    headers: {Authorization: "Bearer {{token}}"}
+    form: {name: Ada, topping: [bacon, "{{first}}"]}
+  - method: PUT
+    path: "/v1/notes/{{first}}"
+    body_text: "note {{first}}"
+  - method: POST
+    path: /v1/json
+    body: {n: "{{limit}}", deep: [{k: "{{first}}"}]}
+"""
+
+
+def test_streamed_scenarios_are_the_loaded_ones_in_order_and_the_readers_are_gone(
+    tmp_path, monkeypatch
+):
+    for i in range(40):
+        plain = (
+            f"name: S{i}\nsteps: [{{path: '/a/{{{{free_user_token}}}}', expect: {{status: 200}}}}]"
+        )
+        text = EVERY_FEATURE.replace("{i}", str(i)) if i % 4 == 0 else plain
+        write(tmp_path, f"{'critical' if i % 2 else 'important'}/s{i:02d}.yaml", text)
+    monkeypatch.setattr(scenario_module, "_readers_for", lambda files: 2)
+    with scenario_module.streamed(tmp_path) as stream:
+        assert stream.reading and stream.expected == 40
+        streamed = list(stream)
+    assert not multiprocessing.active_children(), "the reading processes are gone"
+    loaded = load_dir(tmp_path)
+    assert len(streamed) == len(loaded) == 50  # ten files of two parameter entries each
+    assert streamed == loaded
+    # Each came from another process: compiled there, and again here (the templates and the
+    # body schema's validator render and judge the same).
+    at = next(n for n, s in enumerate(streamed) if s.name.startswith("Every feature"))
+    every = streamed[at]
+    variables = {"limit": 50, "first": "a/b", "next": "/v1/x", "token": "t"}
+    for step, twin in zip(every.steps, loaded[at].steps, strict=True):
+        assert step.path.render(variables) == twin.path.render(variables)
+        assert step.headers.render(variables) == twin.headers.render(variables)
+        if step.body is not None and twin.body is not None:
+            assert step.body.render(variables) == twin.body.render(variables)
+    schema = next(c for c in every.steps[0].checks if c.kind == "body_schema").schema
+    assert schema is not None
+    assert schema.is_valid({"id": 1, "x-a": "v2"})
+    assert not schema.is_valid({"id": 1, "x-a": "2"})
+    assert not schema.is_valid({"id": 1, "items": list(range(11))})
+
+
+def test_streaming_stops_at_the_first_bad_file_and_raises_what_loading_raises(
+    tmp_path, monkeypatch
+):
+    for i in range(40):
+        text = f"name: S{i}\nsteps: [{{path: /a, expect: {{status: 200}}}}]\n"
+        if i == 12:
+            text = f"name: S{i}\nsteps: [{{path: /a, stauts: 200}}]\n"
+        if i == 30:
+            text = "name: S1\nsteps: [{path: /a}]\n"  # a name already taken
+        write(tmp_path, f"critical/s{i:02d}.yaml", text)
+    monkeypatch.setattr(scenario_module, "_readers_for", lambda files: 2)
+    came: list[str] = []
+    with pytest.raises(ScenarioError) as streamed, scenario_module.streamed(tmp_path) as stream:
+        came.extend(s.name for s in stream)
+    with pytest.raises(ScenarioError) as loaded:
+        load_dir(tmp_path)
+    assert streamed.value.problems == loaded.value.problems
+    assert len(loaded.value.problems) == 2
+    assert came == [f"S{i}" for i in range(12)], "nothing after the first bad file"
+    assert not multiprocessing.active_children()
+
+
+def test_leaving_a_stream_early_ends_its_readers(tmp_path, monkeypatch):
+    for i in range(200):
+        write(tmp_path, f"critical/s{i:03d}.yaml", f"name: S{i}\nsteps: [{{path: /a}}]\n")
+    monkeypatch.setattr(scenario_module, "_readers_for", lambda files: 2)
+    with scenario_module.streamed(tmp_path) as stream:
+        first = next(iter(stream))
+    assert first.name == "S0"
+    assert not multiprocessing.active_children()
+
+
+def test_few_files_or_one_core_are_read_here_first(tmp_path, monkeypatch):
+    for i in range(3):
+        write(tmp_path, f"critical/s{i}.yaml", f"name: S{i}\nsteps: [{{path: /a}}]\n")
+    with scenario_module.streamed(tmp_path) as stream:
+        assert not stream.reading and stream.expected == 3
+        assert [s.name for s in stream] == ["S0", "S1", "S2"]
+    monkeypatch.setattr(scenario_module.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert scenario_module._readers_for(10_000) == 0
+    monkeypatch.setattr(scenario_module.os, "sched_getaffinity", lambda _pid: {0, 1},
+                        raising=False)
+    assert scenario_module._readers_for(scenario_module.STREAM_FILES - 1) == 0
+    assert scenario_module._readers_for(scenario_module.STREAM_FILES) == 1
+    monkeypatch.setattr(scenario_module.os, "sched_getaffinity", lambda _pid: set(range(64)),
+                        raising=False)
+    assert scenario_module._readers_for(10_000) == scenario_module.MAX_PROCESSES
