@@ -283,14 +283,16 @@ def _headers(given: Mapping[str, str | None] | None) -> CaseInsensitiveDict[str]
 
 def _prepare(request: requests.Request, jar: CookieJar) -> requests.PreparedRequest:
     prepared = requests.PreparedRequest()
+    # requests.Request holds {} and [] for what was not given; None is the same to requests,
+    # and skips its checks of each against its protocols (a tenth of a request's cost).
     prepared.prepare(
         method=request.method,
         url=request.url,
-        files=request.files,
-        data=request.data,
+        files=request.files or None,
+        data=request.data or None,
         json=request.json,
         headers=_headers(request.headers),
-        params=request.params,
+        params=request.params or None,
         auth=request.auth,
         cookies=jar,
         hooks=request.hooks,
