@@ -134,3 +134,38 @@ def test_the_watchdog_thread_ends_with_the_transport(http_server: TestServer):
         assert any(t.name == "converge-deadlines" for t in threading.enumerate())
     left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert [t.name for t in left if t.name == "converge-deadlines"] == []
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        requests.Request("GET", "http://127.0.0.1:9/items/a%2Fb?x=1"),
+        requests.Request("POST", "http://127.0.0.1:9/j", json={"a": [1, "é"]},
+                         headers={"X-Id": "7", "Accept": None}),
+        requests.Request("POST", "http://127.0.0.1:9/f", data={"name": "Ada", "t": ["a", "b"]}),
+        requests.Request("PUT", "http://127.0.0.1:9/t", data="raw text",
+                         headers={"Content-Type": "text/plain"}),
+        requests.Request("DELETE", "http://127.0.0.1:9/d", data=""),
+        requests.Request("GET", "http://127.0.0.1:9/q", params={"q": "a b", "p": None}),
+    ],
+    ids=["get", "json", "form", "text", "empty-body", "params"],
+)
+@pytest.mark.parametrize("with_cookies", [False, True], ids=["no-cookie", "cookie"])
+def test_a_request_is_prepared_as_requests_itself_prepares_it(request_, with_cookies):
+    # converge skips the steps of PreparedRequest.prepare that would do nothing (an empty jar,
+    # no hooks, no credentials): what goes on the wire must not change.
+    from converge.transport import _headers, _prepare
+
+    jar = RequestsCookieJar()
+    if with_cookies:
+        jar.set("session", "s-1", domain="127.0.0.1", path="/")
+    ours = _prepare(request_, jar)
+    theirs = requests.PreparedRequest()
+    theirs.prepare(
+        method=request_.method, url=request_.url, headers=_headers(request_.headers),
+        files=request_.files, data=request_.data, json=request_.json, params=request_.params,
+        auth=request_.auth, cookies=jar, hooks=request_.hooks,
+    )
+    assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
+    assert dict(ours.headers) == dict(theirs.headers)
+    assert ("Cookie" in ours.headers) == with_cookies
