@@ -70,6 +70,7 @@ MAX_PROCESSES = 8
 # already run (:func:`streamed`). A forked reader costs a few milliseconds; reading a file,
 # most of one millisecond.
 STREAM_FILES = 32
+FIRST_CHUNK, LAST_CHUNK = 4, 64  # files per message from a reading process
 
 # --- the schema -----------------------------------------------------------------------------
 
@@ -236,14 +237,28 @@ def streamed(
         return
     with _readers(processes) as pool:
         try:
-            # Small chunks: the first scenario runs as soon as its file is read.
-            loaded = pool.map(
-                _load, files, [directory] * len(files), [options] * len(files),
-                chunksize=max(1, min(8, len(files) // (processes * 16))),
-            )
+            chunks = [
+                pool.submit(_load_many, chunk, directory, options) for chunk in _chunks(files)
+            ]
+            loaded = (result for chunk in chunks for result in chunk.result())
             yield Stream(len(files), _in_order(loaded), reading=True)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunks(files: Sequence[Path]) -> Iterator[Sequence[Path]]:
+    """The files in chunks that grow from FIRST_CHUNK to LAST_CHUNK: the first scenario runs as
+    soon as its file is read, and then each chunk that arrives interrupts the runs only once
+    (a message costs this process a wake-up and a share of the GIL while the runs go on)."""
+    size, start = FIRST_CHUNK, 0
+    while start < len(files):
+        yield files[start:start + size]
+        start += size
+        size = min(size * 2, LAST_CHUNK)
+
+
+def _load_many(paths: Sequence[Path], root: Path, options: LoadOptions) -> list[_Result]:
+    return [_load(path, root, options) for path in paths]
 
 
 def _in_order(results: Iterable[_Result]) -> Iterator[Scenario]:

@@ -1067,3 +1067,14 @@ def test_few_files_or_one_core_are_read_here_first(tmp_path, monkeypatch):
     monkeypatch.setattr(scenario_module.os, "sched_getaffinity", lambda _pid: set(range(64)),
                         raising=False)
     assert scenario_module._readers_for(10_000) == scenario_module.MAX_PROCESSES
+
+
+@pytest.mark.parametrize("count", [1, 4, 5, 59, 60, 61, 1000])
+def test_files_go_to_the_readers_in_chunks_that_grow_and_cover_each_file_once(count):
+    files = [Path(f"f{i}") for i in range(count)]
+    chunks = list(scenario_module._chunks(files))
+    assert [file for chunk in chunks for file in chunk] == files
+    sizes = [len(chunk) for chunk in chunks]
+    assert sizes[0] == min(count, scenario_module.FIRST_CHUNK)
+    assert all(a <= b for a, b in zip(sizes[:-2], sizes[1:-1], strict=True)), "they only grow"
+    assert max(sizes) <= scenario_module.LAST_CHUNK
