@@ -34,6 +34,8 @@ import os
 import re
 import signal
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -71,6 +73,7 @@ MAX_PROCESSES = 8
 # most of one millisecond.
 STREAM_FILES = 32
 FIRST_CHUNK, LAST_CHUNK = 4, 64  # files per message from a reading process
+ORPHAN_CHECK_SECONDS = 0.2  # how often a worker process looks whether converge is still there
 
 # --- the schema -----------------------------------------------------------------------------
 
@@ -279,18 +282,28 @@ def _in_order(results: Iterable[_Result]) -> Iterator[Scenario]:
 @contextmanager
 def _readers(processes: int) -> Iterator[ProcessPoolExecutor]:
     with ProcessPoolExecutor(
-        processes, mp_context=multiprocessing.get_context("fork"), initializer=_reader_started
+        processes, mp_context=multiprocessing.get_context("fork"),
+        initializer=_reader_started, initargs=(os.getpid(),),
     ) as pool:
         yield pool
 
 
-def _reader_started() -> None:
+def _reader_started(parent: int) -> None:
     """In a worker process that reads files: no garbage to collect in a short life, and signals
     are the parent's to handle (Ctrl-C reaches the whole process group): it ends the workers
-    when it stops, and no worker prints a traceback of its own."""
+    when it stops, and no worker prints a traceback of its own. A parent that is killed
+    (SIGKILL, the out-of-memory killer) cannot end them: each one ends itself once its parent is
+    gone, where the pool's own pipes would keep it waiting forever."""
     gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _readers_for(files: int) -> int:

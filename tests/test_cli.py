@@ -709,6 +709,42 @@ def test_a_signal_while_files_are_still_being_read_ends_the_readers_too(
     assert 0 < len(document["scenarios"]) < 3000
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
+)
+def test_the_reading_processes_end_themselves_when_converge_is_killed(http_server, tmp_path):
+    # SIGKILL (or the out-of-memory killer) leaves converge no chance to end its workers.
+    scenarios(tmp_path, {
+        f"critical/s{i:04}.yaml": f"name: S{i}\nsteps: [{{path: /echo}}]\n" for i in range(3000)
+    })
+    process = subprocess.Popen(
+        [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(tmp_path / "scenarios"),
+         "--api-url", http_server.url, "--report-file", str(tmp_path / "r.json"),
+         "--workers", "1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(http_server.sent("/echo")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)  # bounded: until the runs have begun
+        readers = [pid for pid in _processes_naming(str(tmp_path)) if pid != process.pid]
+        process.kill()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _processes_naming(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded: a reader looks for its parent every 0.2 s
+        left = _processes_naming(str(tmp_path))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pid in _processes_naming(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)  # never leave one behind, even when the test fails
+    assert readers, "files were still being read in another process when the runs began"
+    assert left == [], "a reader outlived its converge"
+
+
 @pytest.mark.parametrize(
     "bad",
     [["--runs", "0"], ["--threshold", "critical=120"], ["--priority", "urgent"],
