@@ -8,6 +8,7 @@ when it could not (exit 2), after writing the report either way, so CI always ha
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -230,7 +231,9 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
                     f"against {origin.base_url}, {options.workers} worker(s)\n"
                 )
             planned = chosen.expected * options.runs
-            if chosen.expected:  # a shard may have none to run: then no request at all
+            # No request at all when there is nothing to run (a shard may have none, and the
+            # filters may take none of the files still being read).
+            if chosen.any():
                 try:
                     preflight(
                         origin, min(options.timeout, PREFLIGHT_TIMEOUT),
@@ -434,14 +437,22 @@ class _Chosen:
     """
 
     def __init__(self, scenarios: Iterable[Scenario], expected: int, unit: str) -> None:
-        self._scenarios = scenarios
+        self._scenarios = iter(scenarios)
+        self._first: list[Scenario] | None = None
         self.expected = expected
         self.unit = unit
         self.taken: list[Scenario] = []
         self._ended: list[Callable[[int], None]] = []
 
+    def any(self) -> bool:
+        """Whether there is a scenario to run: waits for the first one (or raises what reading
+        and choosing found before one came)."""
+        if self._first is None:
+            self._first = list(itertools.islice(self._scenarios, 1))
+        return bool(self._first)
+
     def __iter__(self) -> Iterator[Scenario]:
-        for scenario in self._scenarios:
+        for scenario in itertools.chain(self._first or (), self._scenarios):
             self.taken.append(scenario)
             yield scenario
         self.expected = len(self.taken)

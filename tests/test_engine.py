@@ -263,7 +263,7 @@ def test_a_filter_that_leaves_none_of_many_files_sends_nothing(http_server, tmp_
     )
     with pytest.raises(NoScenariosError, match=r"\(40 scenarios loaded\)"):
         execute(options, io.StringIO(), io.StringIO())
-    assert http_server.sent("/echo") == []
+    assert http_server.requests == [], "not even the pre-flight request"
 
 
 def test_a_duplicated_name_among_many_files_is_exit_2(http_server, tmp_path, readers):
