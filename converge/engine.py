@@ -212,7 +212,7 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
     judged = _Judged(redactor=redactor)
     if options.shard is not None:
         judged.shard = shards.section(options.shard, None)
-    planned = 0  # scenario runs the options asked for
+    planned: int | None = 0  # scenario runs the options asked for (None: not all read yet)
     try:
         # Inside the try: a bad option is an exit 2 whose report replaces the previous verdict.
         check_options(options)
@@ -230,7 +230,7 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
                     f"converge: {chosen.expected} {chosen.unit} x {options.runs} run(s) "
                     f"against {origin.base_url}, {options.workers} worker(s)\n"
                 )
-            planned = chosen.expected * options.runs
+            planned = chosen.expected * options.runs if chosen.known else None
             # No request at all when there is nothing to run (a shard may have none, and the
             # filters may take none of the files still being read).
             if chosen.any():
@@ -243,7 +243,7 @@ def _judge(options: RunOptions, err: TextIO, redactor: Redactor) -> _Judged:
                     chosen.finish()  # what the files say comes first, as it always has
                     raise
             judged.results, judged.interrupted = _run(chosen, options, err, redactor, user)
-            planned = chosen.expected * options.runs
+            planned = chosen.expected * options.runs if chosen.known else None
         judged.code = exit_code(judged.results)
     except Interrupted as error:  # before the scenarios ran, or a second signal during them
         judged.interrupted = error
@@ -266,13 +266,18 @@ def _count(results: Sequence[ScenarioResult]) -> str:
     return f"{len(results):,} scenario{'s' if len(results) != 1 else ''}"
 
 
-def _interruption(interrupted: Interrupted, results: Sequence[ScenarioResult], planned: int) -> str:
-    """What the report's ``error`` says of a run a signal stopped."""
+def _interruption(
+    interrupted: Interrupted, results: Sequence[ScenarioResult], planned: int | None
+) -> str:
+    """What the report's ``error`` says of a run a signal stopped (``planned`` is None when the
+    scenario files were still being read, so how many runs there would have been is unknown)."""
     finished = sum(len(result.runs) for result in results)
-    if not planned or not finished:
+    if planned == 0 or not finished:
         return f"interrupted by {interrupted.name} before any scenario run finished"
+    of = "" if planned is None else f" of {planned}"
+    still = ", while the scenario files were still being read" if planned is None else ""
     return (
-        f"interrupted by {interrupted.name} after {finished} of {planned} scenario runs: the "
+        f"interrupted by {interrupted.name} after {finished}{of} scenario runs{still}: the "
         "results are incomplete (only the runs that finished are reported)"
     )
 
@@ -436,10 +441,13 @@ class _Chosen:
     one is read, and iterating raises what reading them found.
     """
 
-    def __init__(self, scenarios: Iterable[Scenario], expected: int, unit: str) -> None:
+    def __init__(
+        self, scenarios: Iterable[Scenario], expected: int, unit: str, *, known: bool = True
+    ) -> None:
         self._scenarios = iter(scenarios)
         self._first: list[Scenario] | None = None
         self.expected = expected
+        self.known = known  # whether ``expected`` is the number of scenarios yet
         self.unit = unit
         self.taken: list[Scenario] = []
         self._ended: list[Callable[[int], None]] = []
@@ -455,7 +463,7 @@ class _Chosen:
         for scenario in itertools.chain(self._first or (), self._scenarios):
             self.taken.append(scenario)
             yield scenario
-        self.expected = len(self.taken)
+        self.expected, self.known = len(self.taken), True
         for ended in self._ended:
             ended(self.expected)
 
@@ -490,6 +498,7 @@ def _chosen(
                     _selecting(stream, options.priority, options.name_filter),
                     stream.expected,
                     "scenario file(s)",
+                    known=False,
                 )
                 return
             every = list(stream)

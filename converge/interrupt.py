@@ -72,6 +72,23 @@ def deferred(stop: StopFlag | None = None) -> Iterator[StopFlag]:
 
 
 @contextmanager
+def held() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM wait: each is delivered again, to the handlers
+    of the time, once the block has ended. For a short wait that must not be cut in two."""
+    caught: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    try:
+        with handlers(note):
+            yield
+    finally:
+        for signum in caught:
+            signal.raise_signal(signum)
+
+
+@contextmanager
 def handlers(handler: Callable[[int, FrameType | None], Any] | int) -> Iterator[None]:
     """``handler`` for SIGINT and SIGTERM while the block runs, the previous ones after."""
     if threading.current_thread() is not threading.main_thread():

@@ -203,8 +203,14 @@ def run_all(
                     )
                     if transport.stop.is_set():
                         break
+            except Exception:
+                if not transport.stop.is_set():
+                    transport.stop.set()  # abandon the runs in flight: their results are moot
+                    raise
+                # Stopped by a signal first: what reading went on to raise after it (its workers
+                # ended by the same Ctrl-C) changes nothing; the stop is what is reported.
             except BaseException:
-                transport.stop.set()  # abandon the runs in flight: their results are moot
+                transport.stop.set()
                 raise
             for future in futures:
                 future.result()  # a bug in a worker surfaces here, with its traceback

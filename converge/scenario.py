@@ -34,26 +34,30 @@ import os
 import re
 import signal
 import stat
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import Node
 
-from converge import _gc, _schemas
+from converge import _gc, _schemas, interrupt
 from converge._build import Builder
 from converge._compiled_schema import Predicate, compile_schema
 from converge._rules import Rules
 from converge._schema_errors import PathSegments, describe, kind_of
 from converge._yaml import Loader, NodeInspector, construct_plain, line_of
-from converge.errors import NoScenariosError, Problem, ScenarioError
+from converge.errors import ConvergeError, NoScenariosError, Problem, ScenarioError
 from converge.model import DEFAULT_TIMEOUT, TIERS, Priority, Scenario
 
 if TYPE_CHECKING:
@@ -238,15 +242,29 @@ def streamed(
         scenarios = load_dir(directory, options, on_file)
         yield Stream(len(scenarios), iter(scenarios), reading=False)
         return
-    with _readers(processes) as pool:
+    stopping = multiprocessing.get_context("fork").Event()
+    with _readers(processes, quiet=True, stopping=stopping) as pool:
+        read_all: list[bool] = []
         try:
             chunks = [
                 pool.submit(_load_many, chunk, directory, options) for chunk in _chunks(files)
             ]
-            loaded = (result for chunk in chunks for result in chunk.result())
-            yield Stream(len(files), _in_order(loaded), reading=True)
+
+            def loaded() -> Iterator[_Result]:
+                for chunk in chunks:
+                    yield from chunk.result()
+                read_all.append(True)
+
+            yield Stream(len(files), _in_order(loaded()), reading=True)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not read_all:
+                # Left early (a signal, a problem, a crash): the rest is not wanted. The readers
+                # stop after the file at hand, so the wait for them is short; and it is not cut
+                # by a second signal, which would leave a reader blocked on a result nobody
+                # takes and converge waiting for it at exit.
+                stopping.set()
+            with interrupt.held():
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunks(files: Sequence[Path]) -> Iterator[Sequence[Path]]:
@@ -261,7 +279,16 @@ def _chunks(files: Sequence[Path]) -> Iterator[Sequence[Path]]:
 
 
 def _load_many(paths: Sequence[Path], root: Path, options: LoadOptions) -> list[_Result]:
-    return [_load(path, root, options) for path in paths]
+    loaded = []
+    for path in paths:
+        if _stopping and _stopping[0].is_set():
+            break  # the parent left early: what is read no longer matters
+        loaded.append(_load(path, root, options))
+    return loaded
+
+
+# In a reading process: the event the parent sets when it wants no more of what is read.
+_stopping: list[Any] = []
 
 
 def _in_order(results: Iterable[_Result]) -> Iterator[Scenario]:
@@ -280,24 +307,51 @@ def _in_order(results: Iterable[_Result]) -> Iterator[Scenario]:
 
 
 @contextmanager
-def _readers(processes: int) -> Iterator[ProcessPoolExecutor]:
+def _readers(
+    processes: int, *, quiet: bool = False, stopping: Any = None
+) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes that read files. One that ends before its work is done (killed, or out
+    of memory) is an exit 2 that says so, never a traceback."""
     with ProcessPoolExecutor(
         processes, mp_context=multiprocessing.get_context("fork"),
-        initializer=_reader_started, initargs=(os.getpid(),),
+        initializer=_reader_started, initargs=(os.getpid(), quiet, stopping),
     ) as pool:
-        yield pool
+        try:
+            yield pool
+        except BrokenProcessPool:
+            raise ConvergeError(
+                "a process reading the scenario files ended before it was done (killed, or "
+                "the machine ran out of memory?)"
+            ) from None
 
 
-def _reader_started(parent: int) -> None:
-    """In a worker process that reads files: no garbage to collect in a short life, and signals
-    are the parent's to handle (Ctrl-C reaches the whole process group): it ends the workers
-    when it stops, and no worker prints a traceback of its own. A parent that is killed
-    (SIGKILL, the out-of-memory killer) cannot end them: each one ends itself once its parent is
-    gone, where the pool's own pipes would keep it waiting forever."""
+def _reader_started(parent: int, quiet: bool, stopping: Any) -> None:
+    """In a worker process that reads files:
+
+    - no garbage to collect in a short life;
+    - Ctrl-C, which reaches the whole process group, is the parent's to handle (it ends the
+      workers when it stops, and no worker prints a traceback of its own); SIGTERM ends a
+      worker, which is how the pool ends one that must stop at once;
+    - a parent that is killed (SIGKILL, the out-of-memory killer) cannot end them: each one
+      ends itself once its parent is gone, where the pool's pipes would keep it waiting;
+    - the frames of the parent's call stack, copied by fork, are dead weight: the recursion
+      limit is raised by as many, so a deeply nested file reads here as in the parent;
+    - ``quiet``: Python's warnings about a pattern are left to the parent, which compiles it
+      again to run it (else they would be shown twice);
+    - ``stopping`` (an event the parent sets) ends the chunk at hand after its current file.
+    """
+    _stopping[:] = [stopping] if stopping is not None else []
     gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+    depth = 0
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(sys.getrecursionlimit() + depth)
+    if quiet:
+        warnings.simplefilter("ignore", FutureWarning)
 
 
 def _end_with(parent: int) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -707,6 +709,12 @@ def test_a_signal_while_files_are_still_being_read_ends_the_readers_too(
     document = json.loads(report.read_text())
     assert document["exit_code"] == 2 and document["complete"] is False
     assert 0 < len(document["scenarios"]) < 3000
+    # How many runs there would have been is not known until every file is read.
+    assert re.fullmatch(
+        r"interrupted by SIGTERM after \d+ scenario runs, while the scenario files were still "
+        r"being read: the results are incomplete \(only the runs that finished are reported\)",
+        document["error"],
+    ), document["error"]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
@@ -743,6 +751,83 @@ def test_the_reading_processes_end_themselves_when_converge_is_killed(http_serve
             os.kill(pid, signal.SIGKILL)  # never leave one behind, even when the test fails
     assert readers, "files were still being read in another process when the runs began"
     assert left == [], "a reader outlived its converge"
+
+
+def _streamed_run(
+    tmp_path: Path, url: str, *more: str, steps: int = 1
+) -> subprocess.Popen[str]:
+    """converge run on 3000 files (read in another process while the first ones run)."""
+    scenarios(tmp_path, {
+        f"critical/s{i:04}.yaml": f"name: S{i}\nsteps: [{', '.join(['{path: /echo}'] * steps)}]\n"
+        for i in range(3000)
+    })
+    return subprocess.Popen(
+        [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(tmp_path / "scenarios"),
+         "--api-url", url, "--report-file", str(tmp_path / "r.json"), *more],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _when_running(server: Any, requests: int = 3) -> None:
+    deadline = time.monotonic() + 60
+    while len(server.sent("/echo")) < requests and time.monotonic() < deadline:
+        time.sleep(0.005)  # bounded: until the runs have begun
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
+)
+def test_a_second_signal_while_the_readers_stop_still_ends_everything(http_server, tmp_path):
+    # A second Ctrl-C once fell inside the wait for the reading process, and converge and its
+    # reader then waited for each other forever.
+    # Files of 40 steps: the reader is well into a chunk of them when the first signal stops
+    # the run, and the second one comes while converge waits for that chunk.
+    process = _streamed_run(tmp_path, http_server.url, "--workers", "8", steps=40)
+    try:
+        _when_running(http_server, 40)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+        left = _processes_naming(str(tmp_path))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        for pid in _processes_naming(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode in (130, -signal.SIGINT), err
+    assert left == [], "no reading process outlives the run"
+    assert "Exception in thread" not in err
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
+)
+def test_a_reader_killed_under_converge_is_an_exit_2_that_says_so(http_server, tmp_path):
+    process = _streamed_run(tmp_path, http_server.url, "--workers", "1")
+    try:
+        _when_running(http_server)
+        for pid in _processes_naming(str(tmp_path)):
+            if pid != process.pid:
+                os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+        _out, err = process.communicate(timeout=60)
+        left = _processes_naming(str(tmp_path))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        for pid in _processes_naming(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode == 2, err
+    assert "a process reading the scenario files ended before it was done" in err
+    assert "Traceback" not in err
+    assert left == []
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["exit_code"] == 2 and document["scenarios"] == []
+    assert "a process reading the scenario files ended" in document["error"]
 
 
 @pytest.mark.parametrize(

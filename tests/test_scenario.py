@@ -1079,3 +1079,4 @@ def test_files_go_to_the_readers_in_chunks_that_grow_and_cover_each_file_once(co
     assert sizes[0] == min(count, scenario_module.FIRST_CHUNK)
     assert all(a <= b for a, b in itertools.pairwise(sizes[:-1])), "they grow (the last: the rest)"
     assert max(sizes) <= scenario_module.LAST_CHUNK
+
