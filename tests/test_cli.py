@@ -671,86 +671,11 @@ def _processes_naming(text: str) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
-@pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
-)
-def test_a_signal_while_files_are_still_being_read_ends_the_readers_too(
-    http_server, tmp_path
-):
-    # Enough files that the reading processes are still at it when the first scenario runs.
-    scenarios(tmp_path, {
-        f"critical/s{i:04}.yaml": f"name: S{i}\nsteps: [{{path: /echo}}, {{path: /echo}}]\n"
-        for i in range(3000)
-    })
-    report = tmp_path / "out" / "report.json"
-    report.parent.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(tmp_path / "scenarios"),
-         "--api-url", http_server.url, "--report-file", str(report), "--workers", "1"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while len(http_server.sent("/echo")) < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)  # bounded: until the first scenario has run
-        readers = [pid for pid in _processes_naming(str(tmp_path)) if pid != process.pid]
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 143, err
-    assert readers, "files were still being read in another process when the runs began"
-    assert _processes_naming(str(tmp_path)) == [], "no reading process outlives the run"
-    assert "Traceback" not in err
-    document = json.loads(report.read_text())
-    assert document["exit_code"] == 2 and document["complete"] is False
-    assert 0 < len(document["scenarios"]) < 3000
-    # How many runs there would have been is not known until every file is read.
-    assert re.fullmatch(
-        r"interrupted by SIGTERM after \d+ scenario runs, while the scenario files were still "
-        r"being read: the results are incomplete \(only the runs that finished are reported\)",
-        document["error"],
-    ), document["error"]
-
-
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
-@pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
-)
-def test_the_reading_processes_end_themselves_when_converge_is_killed(http_server, tmp_path):
-    # SIGKILL (or the out-of-memory killer) leaves converge no chance to end its workers.
-    scenarios(tmp_path, {
-        f"critical/s{i:04}.yaml": f"name: S{i}\nsteps: [{{path: /echo}}]\n" for i in range(3000)
-    })
-    process = subprocess.Popen(
-        [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(tmp_path / "scenarios"),
-         "--api-url", http_server.url, "--report-file", str(tmp_path / "r.json"),
-         "--workers", "1"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while len(http_server.sent("/echo")) < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)  # bounded: until the runs have begun
-        readers = [pid for pid in _processes_naming(str(tmp_path)) if pid != process.pid]
-        process.kill()
-        process.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while _processes_naming(str(tmp_path)) and time.monotonic() < deadline:
-            time.sleep(0.05)  # bounded: a reader looks for its parent every 0.2 s
-        left = _processes_naming(str(tmp_path))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for pid in _processes_naming(str(tmp_path)):
-            os.kill(pid, signal.SIGKILL)  # never leave one behind, even when the test fails
-    assert readers, "files were still being read in another process when the runs began"
-    assert left == [], "a reader outlived its converge"
+@pytest.fixture
+def streaming_machine() -> None:
+    """The tests of files read in other processes need what CI has: never a skip."""
+    assert Path("/proc").is_dir(), "these tests list processes through /proc (Linux)"
+    assert len(os.sched_getaffinity(0)) >= 2, "files are read in other processes from 2 cores on"
 
 
 def _streamed_run(
@@ -761,10 +686,11 @@ def _streamed_run(
         f"critical/s{i:04}.yaml": f"name: S{i}\nsteps: [{', '.join(['{path: /echo}'] * steps)}]\n"
         for i in range(3000)
     })
+    env = {k: v for k, v in os.environ.items() if k not in ("API_URL", "CONVERGE_JWT_SECRET")}
     return subprocess.Popen(
         [sys.executable, "-m", "converge", "run", "--scenarios-dir", str(tmp_path / "scenarios"),
          "--api-url", url, "--report-file", str(tmp_path / "r.json"), *more],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -774,53 +700,97 @@ def _when_running(server: Any, requests: int = 3) -> None:
         time.sleep(0.005)  # bounded: until the runs have begun
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
-@pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
-)
-def test_a_second_signal_while_the_readers_stop_still_ends_everything(http_server, tmp_path):
+@contextlib.contextmanager
+def _reaped(process: subprocess.Popen[str], tmp_path: Path) -> Iterator[None]:
+    """Whatever the test found, neither converge nor a reader of its files outlives it."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        for pid in _processes_naming(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _readers_of(process: subprocess.Popen[str], tmp_path: Path) -> list[int]:
+    return [pid for pid in _processes_naming(str(tmp_path)) if pid != process.pid]
+
+
+def test_a_signal_while_files_are_still_being_read_ends_the_readers_too(
+    http_server, tmp_path, streaming_machine
+):
+    # Enough files that the reading processes are still at it when the first scenario runs.
+    process = _streamed_run(tmp_path, http_server.url, "--workers", "1", steps=2)
+    with _reaped(process, tmp_path):
+        _when_running(http_server)  # the first scenario has run
+        readers = _readers_of(process, tmp_path)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+        left = _processes_naming(str(tmp_path))
+    assert process.returncode == 143, err
+    assert readers, "files were still being read in another process when the runs began"
+    assert left == [], "no reading process outlives the run"
+    assert "Traceback" not in err
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["exit_code"] == 2 and document["complete"] is False
+    assert 0 < len(document["scenarios"]) < 3000
+    # How many runs there would have been is not known until every file is read.
+    assert re.fullmatch(
+        r"interrupted by SIGTERM after \d+ scenario runs, while the scenario files were still "
+        r"being read: the results are incomplete \(only the runs that finished are reported\)",
+        document["error"],
+    ), document["error"]
+
+
+def test_the_reading_processes_end_themselves_when_converge_is_killed(
+    http_server, tmp_path, streaming_machine
+):
+    # SIGKILL (or the out-of-memory killer) leaves converge no chance to end its workers.
+    process = _streamed_run(tmp_path, http_server.url, "--workers", "1")
+    with _reaped(process, tmp_path):
+        _when_running(http_server)
+        readers = _readers_of(process, tmp_path)
+        process.kill()
+        process.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while _processes_naming(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded: a reader looks for its parent every 0.2 s
+        left = _processes_naming(str(tmp_path))
+    assert readers, "files were still being read in another process when the runs began"
+    assert left == [], "a reader outlived its converge"
+
+
+def test_a_second_signal_while_the_readers_stop_still_ends_everything(
+    http_server, tmp_path, streaming_machine
+):
     # A second Ctrl-C once fell inside the wait for the reading process, and converge and its
     # reader then waited for each other forever.
     # Files of 40 steps: the reader is well into a chunk of them when the first signal stops
     # the run, and the second one comes while converge waits for that chunk.
     process = _streamed_run(tmp_path, http_server.url, "--workers", "8", steps=40)
-    try:
+    with _reaped(process, tmp_path):
         _when_running(http_server, 40)
         process.send_signal(signal.SIGINT)
         time.sleep(0.1)
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=60)
         left = _processes_naming(str(tmp_path))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        for pid in _processes_naming(str(tmp_path)):
-            os.kill(pid, signal.SIGKILL)
     assert process.returncode in (130, -signal.SIGINT), err
     assert left == [], "no reading process outlives the run"
     assert "Exception in thread" not in err
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc (Linux)")
-@pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2, reason="files are read in other processes from 2 cores on"
-)
-def test_a_reader_killed_under_converge_is_an_exit_2_that_says_so(http_server, tmp_path):
+def test_a_reader_killed_under_converge_is_an_exit_2_that_says_so(
+    http_server, tmp_path, streaming_machine
+):
     process = _streamed_run(tmp_path, http_server.url, "--workers", "1")
-    try:
+    with _reaped(process, tmp_path):
         _when_running(http_server)
-        for pid in _processes_naming(str(tmp_path)):
-            if pid != process.pid:
-                os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+        for pid in _readers_of(process, tmp_path):
+            os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
         _out, err = process.communicate(timeout=60)
         left = _processes_naming(str(tmp_path))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        for pid in _processes_naming(str(tmp_path)):
-            os.kill(pid, signal.SIGKILL)
     assert process.returncode == 2, err
     assert "a process reading the scenario files ended before it was done" in err
     assert "Traceback" not in err
