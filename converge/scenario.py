@@ -164,11 +164,16 @@ def load_dir(
     one :class:`ScenarioError` listing every problem of every file when any file is invalid.
     """
     directory = Path(directory)
-    files = _files_of(directory)
+    return _load_files(_files_of(directory), directory, options or LoadOptions(), on_file)
+
+
+def _load_files(
+    files: Sequence[Path], directory: Path, options: LoadOptions, on_file: FileRead | None
+) -> list[Scenario]:
     loaded: list[_Result] = []
     with _gc.paused():
         for file in files:
-            loaded.append(_load(file, directory, options or LoadOptions()))
+            loaded.append(_load(file, directory, options))
             if on_file is not None:
                 on_file(len(files), loaded[-1].file)
     _raise_problems(loaded)
@@ -239,7 +244,7 @@ def streamed(
     options = options or LoadOptions()
     processes = _readers_for(len(files))
     if processes == 0:
-        scenarios = load_dir(directory, options, on_file)
+        scenarios = _load_files(files, directory, options, on_file)
         yield Stream(len(scenarios), iter(scenarios), reading=False)
         return
     stopping = multiprocessing.get_context("fork").Event()
